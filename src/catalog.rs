@@ -1,0 +1,150 @@
+//! What eksscale knows about the outside world, in one place: the Kubernetes
+//! versions EKS offers, the EKS add-ons it can install, the KEDA releases it has
+//! been tested with, and typical AWS durations used for the modelled timeline.
+//!
+//! Validation reads these tables so that a bad version or add-on name is caught
+//! before any AWS call. AWS remains the authority at run time (e.g. the add-on
+//! version comes from `DescribeAddonVersions`).
+
+/// Kubernetes minor versions eksscale accepts for `spec.kubernetesVersion`.
+pub const KUBERNETES_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35", "1.36"];
+
+/// An EKS add-on eksscale knows how to order and wait for.
+#[derive(Debug, Clone, Copy)]
+pub struct AddonInfo {
+    pub name: &'static str,
+    /// Runs as a DaemonSet (or equivalent) and becomes ACTIVE without nodes; node
+    /// groups wait for these, because pods on new nodes need them from the start.
+    pub before_nodes: bool,
+    /// The IRSA service account this add-on's AWS identity is bound to, if eksscale
+    /// creates a role for it.
+    pub irsa_service_account: Option<(&'static str, &'static str)>,
+}
+
+pub const ADDONS: &[AddonInfo] = &[
+    AddonInfo {
+        name: "vpc-cni",
+        before_nodes: true,
+        irsa_service_account: Some(("kube-system", "aws-node")),
+    },
+    AddonInfo {
+        name: "kube-proxy",
+        before_nodes: true,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "eks-pod-identity-agent",
+        before_nodes: true,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "coredns",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "metrics-server",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "aws-ebs-csi-driver",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "snapshot-controller",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "kube-state-metrics",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+    AddonInfo {
+        name: "cert-manager",
+        before_nodes: false,
+        irsa_service_account: None,
+    },
+];
+
+pub fn addon(name: &str) -> Option<&'static AddonInfo> {
+    ADDONS.iter().find(|a| a.name == name)
+}
+
+/// A KEDA release eksscale can install, and the Kubernetes versions KEDA
+/// tested it on (from the KEDA release notes / compatibility matrix).
+#[derive(Debug, Clone, Copy)]
+pub struct KedaRelease {
+    pub version: &'static str,
+    pub kubernetes_min: &'static str,
+    pub kubernetes_max: &'static str,
+}
+
+pub const KEDA_RELEASES: &[KedaRelease] = &[KedaRelease {
+    version: "2.20.2",
+    kubernetes_min: "1.33",
+    kubernetes_max: "1.35",
+}];
+
+pub fn keda_release(version: &str) -> Option<&'static KedaRelease> {
+    KEDA_RELEASES.iter().find(|r| r.version == version)
+}
+
+/// Samples shipped in `templates/samples/`.
+pub const SAMPLES: &[&str] = &["sqs-consumer", "cron-scaler", "cpu-scaler"];
+
+/// Compares "1.33"-style versions numerically.
+pub fn minor_of(version: &str) -> Option<(u32, u32)> {
+    let (a, b) = version.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Closest candidate for a "did you mean" hint (small edit distance).
+pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(input, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            suggest("vpc-nci", ADDONS.iter().map(|a| a.name)),
+            Some("vpc-cni")
+        );
+        assert_eq!(
+            suggest("corends", ADDONS.iter().map(|a| a.name)),
+            Some("coredns")
+        );
+        assert_eq!(suggest("postgres", ADDONS.iter().map(|a| a.name)), None);
+    }
+
+    #[test]
+    fn minor_versions_compare_numerically() {
+        assert!(minor_of("1.9").unwrap() < minor_of("1.10").unwrap());
+        assert_eq!(minor_of("1.x"), None);
+    }
+}

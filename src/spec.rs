@@ -1,0 +1,277 @@
+//! The validated, fully defaulted description of one cluster: what the rest of
+//! the program works from. Built only by `config::validate`; nothing here can
+//! be invalid. Also the pure, deterministic derivations from it: subnet CIDRs
+//! and AWS resource names.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use sha2::{Digest, Sha256};
+
+pub use crate::config::schema::{
+    CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, TaintEffect,
+};
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub region: String,
+    /// User tags from `metadata.tags`, added to every AWS resource.
+    pub tags: BTreeMap<String, String>,
+    pub kubernetes_version: String,
+    pub vpc: VpcSpec,
+    pub endpoint: EndpointSpec,
+    pub logging: Vec<LogType>,
+    pub access: AccessSpec,
+    pub addons: Vec<String>,
+    pub node_groups: Vec<NodeGroupSpec>,
+    pub keda: KedaSpec,
+    pub samples: Vec<String>,
+    pub ttl: Option<jiff::SignedDuration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VpcSpec {
+    pub cidr: Ipv4Net,
+    pub zones: ZoneChoice,
+    pub nat: NatMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneChoice {
+    /// The first N available zones of the region, resolved at run time.
+    Count(usize),
+    Names(Vec<String>),
+}
+
+impl ZoneChoice {
+    pub fn count(&self) -> usize {
+        match self {
+            ZoneChoice::Count(n) => *n,
+            ZoneChoice::Names(v) => v.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    pub public: bool,
+    pub private: bool,
+    pub public_access_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessSpec {
+    pub bootstrap_creator_admin: bool,
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeGroupSpec {
+    pub name: String,
+    pub instance_types: Vec<String>,
+    pub capacity: CapacityType,
+    pub min: i32,
+    pub desired: i32,
+    pub max: i32,
+    pub per_zone: bool,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Taint {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: TaintEffect,
+}
+
+#[derive(Debug, Clone)]
+pub struct KedaSpec {
+    pub enabled: bool,
+    pub version: String,
+    pub identity: KedaIdentity,
+    pub operator_replicas: i32,
+    pub manifest: Option<String>,
+    pub installer: KedaInstaller,
+}
+
+/// One availability zone's share of the VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneLayout {
+    pub zone: String,
+    /// The zone's letter(s) after the region, e.g. `a` for `us-west-2a`.
+    pub suffix: String,
+    pub public: Ipv4Net,
+    pub private: Ipv4Net,
+}
+
+/// Smallest subnet AWS allows.
+pub const MIN_SUBNET_PREFIX: u8 = 28;
+
+/// Carves one public and one private subnet per zone out of the VPC CIDR,
+/// deterministically: the same inputs always give the same subnets.
+///
+/// Private subnets (nodes and pods, which take VPC IPs through the VPC CNI)
+/// share the first half of the VPC equally; public subnets (load balancers and
+/// NAT gateways) are a quarter of that size, from the second half, but never
+/// smaller than /28. For 10.0.0.0/16 and 3 zones: private /19s at 10.0.0.0,
+/// 10.0.32.0, 10.0.64.0; public /21s at 10.0.128.0, 10.0.136.0, 10.0.144.0.
+pub fn carve_subnets(cidr: Ipv4Net, zones: usize) -> Result<Vec<(Ipv4Net, Ipv4Net)>, String> {
+    if zones == 0 {
+        return Err("no zones".into());
+    }
+    let k = zones.next_power_of_two().trailing_zeros() as u8;
+    let private_prefix = cidr.prefix_len() + 1 + k;
+    if private_prefix > MIN_SUBNET_PREFIX {
+        return Err(format!(
+            "{cidr} is too small for {zones} zones: each private subnet would be /{private_prefix}, smaller than the /{MIN_SUBNET_PREFIX} AWS allows"
+        ));
+    }
+    let public_prefix = (private_prefix + 2).min(MIN_SUBNET_PREFIX);
+    let half = cidr.prefix_len() + 1;
+    let first_half = Ipv4Net::new(cidr.network(), half).map_err(|e| e.to_string())?;
+    let second_start = u32::from(cidr.network()) + (1u32 << (32 - half));
+    let second_half =
+        Ipv4Net::new(Ipv4Addr::from(second_start), half).map_err(|e| e.to_string())?;
+    let private: Vec<Ipv4Net> = first_half
+        .subnets(private_prefix)
+        .map_err(|e| e.to_string())?
+        .take(zones)
+        .collect();
+    let public: Vec<Ipv4Net> = second_half
+        .subnets(public_prefix)
+        .map_err(|e| e.to_string())?
+        .take(zones)
+        .collect();
+    Ok(public.into_iter().zip(private).collect())
+}
+
+/// Lays the zones out over the VPC (zones already resolved to names).
+pub fn layout(cidr: Ipv4Net, region: &str, zones: &[String]) -> Result<Vec<ZoneLayout>, String> {
+    let pairs = carve_subnets(cidr, zones.len())?;
+    Ok(zones
+        .iter()
+        .zip(pairs)
+        .map(|(zone, (public, private))| ZoneLayout {
+            zone: zone.clone(),
+            suffix: zone.strip_prefix(region).unwrap_or(zone).to_string(),
+            public,
+            private,
+        })
+        .collect())
+}
+
+/// Longest IAM role name AWS accepts.
+pub const IAM_ROLE_NAME_MAX: usize = 64;
+
+/// `eksscale-<cluster>-<purpose>`, shortened to 64 characters with a stable
+/// hash of the cluster name when needed, so two long names never collide.
+pub fn role_name(cluster: &str, purpose: &str) -> String {
+    let full = format!("eksscale-{cluster}-{purpose}");
+    if full.len() <= IAM_ROLE_NAME_MAX {
+        return full;
+    }
+    let hash = short_hash(cluster);
+    let room = IAM_ROLE_NAME_MAX - "eksscale-".len() - 1 - hash.len() - 1 - purpose.len();
+    let head: String = cluster.chars().take(room).collect();
+    format!("eksscale-{head}-{hash}-{purpose}")
+}
+
+/// First 8 hex characters of the SHA-256 of `s`.
+pub fn short_hash(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    hex::encode(&digest[..4])
+}
+
+impl Spec {
+    pub fn role_name(&self, purpose: &str) -> String {
+        role_name(&self.name, purpose)
+    }
+
+    /// Node group names as created in EKS (`general-a`, ... when `perZone`).
+    pub fn node_group_names(
+        &self,
+        zones: &[ZoneLayout],
+    ) -> Vec<(String, &NodeGroupSpec, Option<ZoneLayout>)> {
+        let mut out = Vec::new();
+        for ng in &self.node_groups {
+            if ng.per_zone {
+                for z in zones {
+                    out.push((format!("{}-{}", ng.name, z.suffix), ng, Some(z.clone())));
+                }
+            } else {
+                out.push((ng.name.clone(), ng, None));
+            }
+        }
+        out
+    }
+
+    pub fn log_group_name(&self) -> String {
+        format!("/aws/eks/{}/cluster", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn carves_documented_layout_for_three_zones() {
+        let got = carve_subnets(net("10.0.0.0/16"), 3).unwrap();
+        let want = [
+            ("10.0.128.0/21", "10.0.0.0/19"),
+            ("10.0.136.0/21", "10.0.32.0/19"),
+            ("10.0.144.0/21", "10.0.64.0/19"),
+        ];
+        for ((pub_, priv_), (wp, wv)) in got.iter().zip(want) {
+            assert_eq!(pub_.to_string(), wp);
+            assert_eq!(priv_.to_string(), wv);
+        }
+    }
+
+    #[test]
+    fn subnets_never_overlap_and_stay_inside_the_vpc() {
+        for prefix in 16..=24u8 {
+            for zones in 2..=6usize {
+                let vpc = Ipv4Net::new(Ipv4Addr::new(10, 1, 0, 0), prefix)
+                    .unwrap()
+                    .trunc();
+                let Ok(pairs) = carve_subnets(vpc, zones) else {
+                    assert!(prefix + 1 + zones.next_power_of_two().trailing_zeros() as u8 > 28);
+                    continue;
+                };
+                let all: Vec<Ipv4Net> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+                assert_eq!(all.len(), zones * 2);
+                for (i, a) in all.iter().enumerate() {
+                    assert!(vpc.contains(a), "{a} outside {vpc}");
+                    assert!(a.prefix_len() <= 28);
+                    for b in &all[i + 1..] {
+                        assert!(!a.contains(b) && !b.contains(a), "{a} overlaps {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_slash_24_fits_six_zones_but_not_nine() {
+        assert!(carve_subnets(net("10.0.0.0/24"), 6).is_ok());
+        assert!(carve_subnets(net("10.0.0.0/24"), 9).is_err());
+    }
+
+    #[test]
+    fn role_names_fit_iam_limits_and_stay_distinct() {
+        assert_eq!(role_name("demo", "cluster"), "eksscale-demo-cluster");
+        let a = role_name(&"a".repeat(100), "keda-operator");
+        let b = role_name(&format!("{}b", "a".repeat(99)), "keda-operator");
+        assert!(a.len() <= 64 && b.len() <= 64);
+        assert_ne!(a, b);
+        assert!(a.ends_with("-keda-operator"));
+    }
+}
