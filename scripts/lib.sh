@@ -1,0 +1,75 @@
+# Shared by scripts/test.sh, scripts/demo.sh and scripts/bench.sh (sourced, not run).
+# Creates the Python venv with the pinned emulators and starts/stops them.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/eksscale-run.XXXXXX")
+PIDS=()
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Creates .venv and installs tests/requirements.txt once per change of that file.
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want=$(sha256sum "$ROOT/tests/requirements.txt" | cut -d' ' -f1)
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  log "creating Python venv in .venv with the pinned emulator (moto) and validators"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+# start_server NAME SCRIPT [ARGS...]: starts a Python server on a free port,
+# waits for its port file, and prints the port.
+start_server() {
+  local name=$1 script=$2; shift 2
+  local port_file="$RUN_DIR/$name.port" log_file="$RUN_DIR/$name.log"
+  "$VENV/bin/python" "$ROOT/$script" --host 127.0.0.1 --port 0 --port-file "$port_file" "$@" >"$log_file" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 300); do
+    if [[ -s "$port_file" ]]; then
+      cat "$port_file"
+      return
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "error: $name exited during start-up; its log:" >&2
+      cat "$log_file" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "error: $name did not start within 30 s; its log:" >&2
+  cat "$log_file" >&2
+  return 1
+}
+
+# The AWS emulator: moto plus the EKS extension (tests/emulator/).
+start_emulator() {
+  EMULATOR_PORT=$(start_server aws-emulator tests/emulator/server.py)
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$EMULATOR_PORT"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
+  log "AWS emulator on $AWS_ENDPOINT_URL"
+}
+
+# The fake Kubernetes API server (tests/fakekube/).
+start_fakekube() {
+  FAKEKUBE_PORT=$(start_server fakekube tests/fakekube/server.py "$@")
+  export EKSSCALE_TEST_KUBE="http://127.0.0.1:$FAKEKUBE_PORT"
+  log "fake Kubernetes API on $EKSSCALE_TEST_KUBE"
+}
+
+stop_servers() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$RUN_DIR"
+}

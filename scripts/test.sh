@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: creates .venv with the pinned AWS
+# emulator (moto) and validators, starts the emulator and the fake Kubernetes
+# API server on free loopback ports, runs the Python tests of that test
+# infrastructure and every Rust test against it, then stops the servers.
+#
+#   scripts/test.sh              # everything
+#   scripts/test.sh e2e_network  # extra arguments go to `cargo test`
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap stop_servers EXIT
+
+ensure_venv
+log "testing the test infrastructure (tests/emulator, tests/fakekube)"
+for suite in tests/emulator tests/fakekube; do
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$suite"
+done
+
+start_emulator
+start_fakekube
+export EKSSCALE_TEST_PYTHON="$VENV/bin/python"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+log "running the Rust tests"
+cargo test --locked --all-targets "$@"
+log "all tests passed"

@@ -1,0 +1,276 @@
+//! Support for end-to-end tests: run the built `eksscale` binary against the
+//! AWS emulator that `scripts/test.sh` starts, and read AWS back with plain
+//! SDK clients (an independent reader, not eksscale's own discovery).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::BehaviorVersion;
+use aws_types::region::Region;
+
+/// The emulator endpoint; panics with instructions when it is not running.
+pub fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(e) if !e.is_empty() => e,
+        _ => panic!(
+            "this test needs the AWS emulator: run it through `scripts/test.sh` \
+             (which starts moto and sets AWS_ENDPOINT_URL), or start \
+             `.venv/bin/python tests/emulator/server.py --port-file /tmp/p` and export \
+             AWS_ENDPOINT_URL=http://127.0.0.1:$(cat /tmp/p) AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+        ),
+    }
+}
+
+/// A cluster name no other test uses (tests share one emulator).
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `eksscale.yaml` for `name` in `region` with `spec` (YAML under `spec:`).
+    pub fn config(&self, name: &str, region: &str, spec: &str) -> PathBuf {
+        let p = self.path("eksscale.yaml");
+        let text = format!(
+            "apiVersion: eksscale.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {name}\n  region: {region}\n  tags:\n    team: e2e\nspec:\n{spec}"
+        );
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Runs eksscale in this workspace against the emulator.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eksscale"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
+            .env("HOME", self.dir.path())
+            .env("CI", "1")
+            .env("NO_COLOR", "1");
+        Run(cmd.output().expect("run eksscale"))
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts the exit code, showing all output when it differs.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    /// The last stdout line, parsed as the JSON summary of `-o json`.
+    pub fn summary(&self) -> serde_json::Value {
+        let out = self.stdout();
+        let last = out
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| panic!("no JSON summary on stdout; stderr:\n{}", self.stderr()));
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {last}"))
+    }
+    /// JSON event lines before the summary.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let out = self.stdout();
+        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[..lines.len().saturating_sub(1)]
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+            .collect()
+    }
+}
+
+/// Independent AWS clients pointed at the emulator.
+pub struct Reader {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Reader {
+    pub async fn new(region: &str) -> Self {
+        let creds =
+            aws_credential_types::Credentials::new("testing", "testing", None, None, "tests");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(endpoint())
+            .credentials_provider(creds)
+            .load()
+            .await;
+        Self {
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            eks: aws_sdk_eks::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+        }
+    }
+
+    pub fn tag_filter(cluster: &str) -> aws_sdk_ec2::types::Filter {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:eksscale.io/cluster")
+            .values(cluster)
+            .build()
+    }
+
+    /// Every EC2/IAM resource still tagged for `cluster` (NAT gateways in
+    /// state deleted do not count), as "kind id" strings.
+    pub async fn tagged(&self, cluster: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let f = || Self::tag_filter(cluster);
+        let vpcs = self.ec2.describe_vpcs().filters(f()).send().await.unwrap();
+        out.extend(
+            vpcs.vpcs()
+                .iter()
+                .map(|v| format!("vpc {}", v.vpc_id().unwrap())),
+        );
+        let subnets = self
+            .ec2
+            .describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        out.extend(
+            subnets
+                .subnets()
+                .iter()
+                .map(|s| format!("subnet {}", s.subnet_id().unwrap())),
+        );
+        let igws = self
+            .ec2
+            .describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        out.extend(
+            igws.internet_gateways()
+                .iter()
+                .map(|g| format!("igw {}", g.internet_gateway_id().unwrap())),
+        );
+        let eips = self
+            .ec2
+            .describe_addresses()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        out.extend(
+            eips.addresses()
+                .iter()
+                .map(|a| format!("eip {}", a.allocation_id().unwrap())),
+        );
+        let rts = self
+            .ec2
+            .describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        out.extend(
+            rts.route_tables()
+                .iter()
+                .map(|r| format!("route-table {}", r.route_table_id().unwrap())),
+        );
+        for n in self.nat_gateways(cluster).await {
+            out.push(format!("nat {}", n.nat_gateway_id().unwrap()));
+        }
+        let roles = self
+            .iam
+            .list_roles()
+            .path_prefix("/eksscale/")
+            .send()
+            .await
+            .unwrap();
+        for r in roles.roles() {
+            let tags = self
+                .iam
+                .list_role_tags()
+                .role_name(r.role_name())
+                .send()
+                .await
+                .unwrap();
+            if tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == "eksscale.io/cluster" && t.value() == cluster)
+            {
+                out.push(format!("role {}", r.role_name()));
+            }
+        }
+        out
+    }
+
+    /// Live NAT gateways tagged for the cluster (checked client-side).
+    pub async fn nat_gateways(&self, cluster: &str) -> Vec<aws_sdk_ec2::types::NatGateway> {
+        let r = self.ec2.describe_nat_gateways().send().await.unwrap();
+        r.nat_gateways()
+            .iter()
+            .filter(|n| {
+                n.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("eksscale.io/cluster") && t.value() == Some(cluster))
+                    && n.state().map(|s| s.as_str()) != Some("deleted")
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Percent-decodes and parses an IAM policy document.
+pub fn policy_json(doc: &str) -> serde_json::Value {
+    let decoded = percent_encoding::percent_decode_str(doc)
+        .decode_utf8()
+        .unwrap();
+    serde_json::from_str(&decoded).unwrap()
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
