@@ -1,0 +1,264 @@
+//! AWS clients, built once per run from the standard SDK chain, and the
+//! helpers every AWS module shares: call counting, error codes, tags.
+//!
+//! Credentials, region, profile and endpoint come from the AWS SDK chain
+//! (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, SSO, ...); retries are
+//! configured here once. Nothing in `aws/` prints: progress goes through the
+//! engine's event sink.
+
+pub mod eks;
+pub mod iam;
+pub mod leftovers;
+pub mod network;
+pub mod step;
+pub mod tags;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use serde::Serialize;
+
+/// Counts every AWS operation the SDK sends (once per operation, not per
+/// retry attempt), split into reads and mutations, so that "a second `up`
+/// makes no mutating call" is measured, not assumed.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    inner: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    read: AtomicU64,
+    mutating: AtomicU64,
+    by_operation: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Call counts, as reported in the JSON summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallStats {
+    pub read: u64,
+    pub mutating: u64,
+    /// `service:Operation` -> count, for mutating operations only.
+    pub mutating_operations: BTreeMap<String, u64>,
+}
+
+impl CallCounter {
+    pub fn record(&self, service: &str, operation: &str) {
+        if is_read_operation(operation) {
+            self.inner.read.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.inner.mutating.fetch_add(1, Ordering::Relaxed);
+            let mut m = self.inner.by_operation.lock().expect("counter lock");
+            *m.entry(format!("{}:{operation}", service.to_ascii_lowercase()))
+                .or_default() += 1;
+        }
+    }
+
+    pub fn stats(&self) -> CallStats {
+        CallStats {
+            read: self.inner.read.load(Ordering::Relaxed),
+            mutating: self.inner.mutating.load(Ordering::Relaxed),
+            mutating_operations: self
+                .inner
+                .by_operation
+                .lock()
+                .expect("counter lock")
+                .clone(),
+        }
+    }
+}
+
+/// AWS naming convention: reads are Describe*/List*/Get*/...
+pub fn is_read_operation(op: &str) -> bool {
+    ["Describe", "List", "Get", "Search", "Lookup", "Check"]
+        .iter()
+        .any(|p| op.starts_with(p))
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "eksscale::CallCounter"
+    }
+
+    // Serialization happens once per operation, after the operation's own
+    // configuration (which carries its name) is in the bag; retries re-send
+    // the serialized request without passing here again.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.record(m.service(), m.name());
+        }
+        Ok(())
+    }
+}
+
+/// Every client eksscale uses, sharing one SDK config and one call counter.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub region: String,
+    pub sdk: SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub calls: CallCounter,
+}
+
+impl Aws {
+    /// Loads the SDK chain for `region`. Makes no AWS call.
+    pub async fn connect(region: &str) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            .load()
+            .await;
+        Self::from_sdk(region, sdk)
+    }
+
+    pub fn from_sdk(region: &str, sdk: SdkConfig) -> Self {
+        let calls = CallCounter::default();
+        macro_rules! client {
+            ($krate:ident) => {
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(&sdk)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
+        Self {
+            region: region.to_string(),
+            ec2: client!(aws_sdk_ec2),
+            iam: client!(aws_sdk_iam),
+            eks: client!(aws_sdk_eks),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            elb: client!(aws_sdk_elasticloadbalancing),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            sqs: client!(aws_sdk_sqs),
+            sts: client!(aws_sdk_sts),
+            sdk,
+            calls,
+        }
+    }
+}
+
+/// Region from `AWS_REGION` / `AWS_DEFAULT_REGION` / the active profile,
+/// without network access (no instance metadata lookup).
+pub async fn region_from_environment() -> Option<String> {
+    use aws_config::meta::region::ProvideRegion;
+    let env = aws_config::environment::region::EnvironmentVariableRegionProvider::new();
+    if let Some(r) = env.region().await {
+        return Some(r.to_string());
+    }
+    let profile = aws_config::profile::ProfileFileRegionProvider::builder().build();
+    profile.region().await.map(|r| r.to_string())
+}
+
+/// The service error code of an SDK error (e.g. `NoSuchEntity`), if any.
+pub fn error_code<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Option<&str>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Turns an SDK error into a readable one-line error: `service:Op: Code: message`.
+pub fn describe_error<E, R>(
+    op: &str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> anyhow::Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match &err {
+        SdkError::ServiceError(s) => {
+            let e = s.err();
+            let code = e.code().unwrap_or("Unknown");
+            let msg = e.message().unwrap_or("no message");
+            anyhow::anyhow!("{op}: {code}: {msg}")
+        }
+        _ => anyhow::anyhow!(
+            "{op}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        ),
+    }
+}
+
+/// `?`-friendly conversion: `client.op().send().await.ctx("ec2:CreateVpc")?`.
+pub trait AwsResultExt<T> {
+    fn ctx(self, op: &str) -> anyhow::Result<T>;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn ctx(self, op: &str) -> anyhow::Result<T> {
+        self.map_err(|e| describe_error(op, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_operations() {
+        for op in ["DescribeVpcs", "ListRoles", "GetRole", "GetCallerIdentity"] {
+            assert!(is_read_operation(op), "{op}");
+        }
+        for op in [
+            "CreateVpc",
+            "DeleteRole",
+            "AttachRolePolicy",
+            "TagResource",
+            "UpdateAddon",
+        ] {
+            assert!(!is_read_operation(op), "{op}");
+        }
+    }
+
+    #[test]
+    fn counter_splits_reads_and_mutations() {
+        let c = CallCounter::default();
+        c.record("EC2", "DescribeVpcs");
+        c.record("EC2", "CreateVpc");
+        c.record("EC2", "CreateVpc");
+        let s = c.stats();
+        assert_eq!((s.read, s.mutating), (1, 2));
+        assert_eq!(s.mutating_operations["ec2:CreateVpc"], 2);
+    }
+}

@@ -1,0 +1,49 @@
+//! What an AWS operation needs from the engine while it runs: where to report
+//! progress, and whether Ctrl-C was pressed. Keeps `aws/` free of printing.
+
+use std::time::Duration;
+
+use crate::engine::wait::{Poll, Wait};
+use crate::engine::{Cancel, EventSink};
+
+#[derive(Debug, Clone)]
+pub struct StepCtx {
+    pub id: String,
+    pub events: EventSink,
+    pub cancel: Cancel,
+}
+
+impl StepCtx {
+    pub fn new(id: impl Into<String>, events: EventSink, cancel: Cancel) -> Self {
+        Self {
+            id: id.into(),
+            events,
+            cancel,
+        }
+    }
+
+    /// A context that reports nowhere (discovery, tests).
+    pub fn quiet(id: impl Into<String>) -> Self {
+        Self::new(id, EventSink::discard(), Cancel::default())
+    }
+
+    pub fn progress(&self, message: impl Into<String>) {
+        self.events.progress(&self.id, message);
+    }
+
+    pub async fn wait<T, F, Fut>(
+        &self,
+        what: impl Into<String>,
+        timeout: Duration,
+        max_interval: Duration,
+        check: F,
+    ) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Poll<T>>>,
+    {
+        Wait::new(what, timeout, max_interval)
+            .run(&self.id, &self.events, &self.cancel, check)
+            .await
+    }
+}

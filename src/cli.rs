@@ -1,0 +1,168 @@
+//! Command-line interface definitions (clap derive) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "One small YAML file to a production-shaped Amazon EKS cluster with KEDA event-driven autoscaling, and back to nothing.";
+
+const LONG_ABOUT: &str = "\
+eksscale turns eksscale.yaml into a multi-AZ VPC, least-privilege IAM roles, an EKS \
+cluster with IRSA and Pod Identity, managed node groups spread over the zones, KEDA \
+installed highly available, and sample workloads that scale on events. Every run \
+discovers what exists (by tags), shows or applies only the difference, and can be \
+repeated safely. `down` removes everything again, including what Kubernetes left behind.
+
+AWS credentials, region, profile and endpoint come from the standard AWS SDK chain \
+(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, SSO, ...).";
+
+const AFTER: &str = "\
+Typical session:
+  eksscale init --name demo --region us-west-2   # write eksscale.yaml
+  eksscale plan                                  # what would change
+  eksscale up                                    # create or converge
+  eksscale status                                # what exists
+  eksscale down --yes                            # delete it all
+
+Exit codes:
+  0  success (plan --exit-code: no changes)
+  1  runtime failure (an AWS or Kubernetes operation failed, or down left resources)
+  2  usage or configuration error (nothing was changed)
+  3  plan --exit-code: changes pending
+  130 interrupted (Ctrl-C); run the same command again to resume
+
+Docs: docs/configuration.md, docs/architecture.md, docs/ci.md, docs/troubleshooting.md";
+
+#[derive(Debug, Parser)]
+#[command(name = "eksscale", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Cluster definition file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "eksscale.yaml",
+        env = "EKSSCALE_FILE"
+    )]
+    pub file: PathBuf,
+    /// Output format: human text, or JSON for machines (events as JSON lines, then one summary object).
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// Do not ask for confirmation (required for destructive commands without a terminal).
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// Show unchanged resources and more detail.
+    #[arg(short = 'v', long = "verbose", global = true)]
+    pub verbose: bool,
+    /// Most AWS operations in flight at once.
+    #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write an annotated starter eksscale.yaml.
+    #[command(
+        long_about = "Write an annotated starter eksscale.yaml with every field and its default.\n\nNever overwrites an existing file unless --force is given.",
+        after_help = "Examples:\n  eksscale init\n  eksscale init --name payments-dev --region eu-central-1\n  eksscale init -f clusters/ci.yaml --force"
+    )]
+    Init(InitArgs),
+
+    /// Show what `up` would change, resource by resource.
+    #[command(
+        long_about = "Discover what exists (read-only AWS calls) and show, for every resource the config implies, whether `up` would create it, update it (and which fields), leave it alone, or refuse because the change would need a replacement. Resources tagged for the cluster but no longer in the config are listed for deletion.",
+        after_help = "Examples:\n  eksscale plan\n  eksscale plan -o json | jq '.summary'\n  eksscale plan --exit-code   # 0 = nothing to do, 3 = changes pending\n  eksscale plan --timeline    # modelled time-to-ready and its critical path"
+    )]
+    Plan(PlanArgs),
+
+    /// Create or converge everything in the config.
+    #[command(
+        long_about = "Create or converge the VPC, IAM roles and the rest of the cluster. Independent resources are created concurrently; each step finds its resource by tag first, so running `up` again only does what is missing (a second run makes no mutating AWS call). If a step fails, everything created so far is kept and the message says how to continue.",
+        after_help = "Examples:\n  eksscale up\n  eksscale up -f clusters/ci.yaml -o json > up.jsonl\n  CI=1 eksscale up            # plain timestamped progress lines"
+    )]
+    Up(UpArgs),
+
+    /// Show what exists for a cluster.
+    #[command(
+        long_about = "List every AWS resource tagged for the cluster, found by tags alone. Works from the config file or from --name and --region.",
+        after_help = "Examples:\n  eksscale status\n  eksscale status --name demo --region us-west-2 -o json"
+    )]
+    Status(TargetArgs),
+
+    /// Delete everything eksscale made for a cluster, and prove it is gone.
+    #[command(
+        long_about = "Delete every resource tagged for the cluster in reverse dependency order, including what Kubernetes left in the VPC (load balancers, ENIs, security groups). Works from --name and --region alone. Ends by discovering again: exits 1 listing anything still there. Safe to re-run after a partial failure; deleting nothing is a success.\n\nRefuses to run without a terminal unless --yes is given.",
+        after_help = "Examples:\n  eksscale down                       # asks for confirmation\n  eksscale down --dry-run             # list what would be deleted\n  eksscale down --name demo --region us-west-2 --yes"
+    )]
+    Down(DownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Cluster name.
+    #[arg(long, default_value = "demo")]
+    pub name: String,
+    /// AWS region (default: AWS_REGION, the profile's region, or us-west-2).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 3 when changes are pending, 0 when there are none.
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Also show the modelled time-to-ready and its critical path.
+    #[arg(long)]
+    pub timeline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {}
+
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Cluster name (instead of reading it from the config file).
+    #[arg(long, requires = "region")]
+    pub name: Option<String>,
+    /// AWS region of the cluster (with --name).
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,150 @@
+//! Human-readable plan and status text. Pure functions from data to strings,
+//! so that commands decide where it goes (stdout) and tests can read it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Change, Kind, Observed};
+use crate::resources::Plan;
+
+pub fn plan_text(
+    cluster: &str,
+    region: &str,
+    zones: &[String],
+    plan: &Plan,
+    verbose: bool,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for cluster {cluster} in {region} (zones: {})\n",
+        zones.join(", ")
+    );
+    for e in &plan.entries {
+        let (mark, note) = match &e.change {
+            Change::Create => ("+", "create".to_string()),
+            Change::Update { .. } => ("~", "update".to_string()),
+            Change::NoChange => {
+                if !verbose {
+                    continue;
+                }
+                (" ", "no change".to_string())
+            }
+            Change::Replace { .. } => ("!", "needs replacement: refused".to_string()),
+        };
+        let existing = e
+            .existing
+            .as_deref()
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {mark} {:<44} {note}{existing}", e.id);
+        if let Change::Update { changes } | Change::Replace { changes } = &e.change {
+            for c in changes {
+                let from = c.from.as_deref().unwrap_or("(none)");
+                let _ = writeln!(
+                    out,
+                    "        {}: {} -> {}",
+                    c.field,
+                    shorten(from),
+                    shorten(&c.to)
+                );
+            }
+        }
+    }
+    for o in &plan.deletions {
+        let _ = writeln!(
+            out,
+            "  - {:<44} delete: no longer in the config ({})",
+            o.key.as_deref().unwrap_or(&o.id),
+            o.id
+        );
+    }
+    let refused = plan.refused();
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to create, {} to update, {} to delete, {} unchanged{}.",
+        plan.count("create"),
+        plan.count("update"),
+        plan.deletions.len(),
+        plan.count("no change"),
+        if refused.is_empty() {
+            String::new()
+        } else {
+            format!(", {} refused", refused.len())
+        }
+    );
+    if !refused.is_empty() {
+        let _ = writeln!(
+            out,
+            "Refused changes need a new resource; eksscale never replaces in place. Revert them in the config, or run `eksscale down` and `eksscale up` to rebuild."
+        );
+    }
+    if !plan.has_changes() {
+        let _ = writeln!(out, "Everything is up to date.");
+    }
+    out
+}
+
+/// Long values (policy documents) are cut for display; `-o json` has them whole.
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 100 {
+        format!(
+            "{}... ({} chars)",
+            s.chars().take(97).collect::<String>(),
+            s.chars().count()
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String {
+    let mut out = String::new();
+    if observed.is_empty() {
+        let _ = writeln!(out, "No resources found for cluster {cluster} in {region}.");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Cluster {cluster} in {region}: {} resources\n",
+        observed.len()
+    );
+    let mut by_kind: BTreeMap<Kind, Vec<&Observed>> = BTreeMap::new();
+    for o in observed {
+        by_kind.entry(o.kind()).or_default().push(o);
+    }
+    for (kind, items) in by_kind {
+        let _ = writeln!(out, "{kind}:");
+        for o in items {
+            let state = o
+                .state
+                .as_deref()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
+            let detail = status_detail(o);
+            let name = o.key.as_deref().unwrap_or("-");
+            let _ = writeln!(out, "  {:<40} {}{state}{detail}", name, o.id);
+        }
+    }
+    out
+}
+
+fn status_detail(o: &Observed) -> String {
+    let keys: &[&str] = match o.kind() {
+        Kind::Vpc => &["cidr"],
+        Kind::Subnet => &["zone", "cidr"],
+        Kind::NatGateway => &["subnet"],
+        Kind::RouteTable => &["route:0.0.0.0/0"],
+        Kind::IamRole => &["managedPolicies"],
+        _ => &[],
+    };
+    let parts: Vec<String> = keys
+        .iter()
+        .filter_map(|k| o.attrs.get(*k).map(|v| format!("{k}={v}")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  {}", parts.join(" "))
+    }
+}

@@ -1,0 +1,197 @@
+//! IAM policy documents: templates in `policies/`, rendered with values and
+//! linted before use. The lint is the "least privilege, checked" principle in
+//! code: no wildcard actions, no `Resource: "*"` except for actions AWS does
+//! not scope, and web-identity trust pinned to both `sub` and `aud`.
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+const TRUST_SERVICE: &str = include_str!("../policies/trust-service.json.j2");
+const TRUST_IRSA: &str = include_str!("../policies/trust-irsa.json.j2");
+const TRUST_POD_IDENTITY: &str = include_str!("../policies/trust-pod-identity.json.j2");
+
+/// Actions that AWS only grants on `Resource: "*"` (no resource-level scoping).
+const UNSCOPABLE_ACTIONS: &[&str] = &["cloudwatch:GetMetricData", "sts:GetCallerIdentity"];
+
+fn render(name: &str, template: &str, ctx: minijinja::Value) -> anyhow::Result<Value> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Json);
+    env.add_template(name, template)?;
+    let text = env.get_template(name)?.render(ctx)?;
+    let doc: Value = serde_json::from_str(&text)
+        .with_context(|| format!("policies/{name} rendered invalid JSON"))?;
+    lint(&doc).with_context(|| format!("policies/{name} failed the least-privilege lint"))?;
+    Ok(doc)
+}
+
+/// Trust for an AWS service principal (e.g. `eks.amazonaws.com`).
+pub fn trust_service(service: &str) -> anyhow::Result<Value> {
+    render(
+        "trust-service.json.j2",
+        TRUST_SERVICE,
+        minijinja::context! { service },
+    )
+}
+
+/// IRSA trust: only `system:serviceaccount:<ns>:<sa>` of this cluster's OIDC
+/// issuer, with audience `sts.amazonaws.com`.
+pub fn trust_irsa(
+    provider_arn: &str,
+    issuer_url: &str,
+    namespace: &str,
+    service_account: &str,
+) -> anyhow::Result<Value> {
+    let issuer = issuer_url.trim_start_matches("https://");
+    render(
+        "trust-irsa.json.j2",
+        TRUST_IRSA,
+        minijinja::context! { provider_arn, issuer, namespace, service_account },
+    )
+}
+
+/// EKS Pod Identity trust, limited to one cluster of one account.
+pub fn trust_pod_identity(account_id: &str, cluster_arn: &str) -> anyhow::Result<Value> {
+    render(
+        "trust-pod-identity.json.j2",
+        TRUST_POD_IDENTITY,
+        minijinja::context! { account_id, cluster_arn },
+    )
+}
+
+/// Renders any template from `policies/` (used for permission policies).
+pub fn render_template(name: &str, template: &str, ctx: minijinja::Value) -> anyhow::Result<Value> {
+    render(name, template, ctx)
+}
+
+/// One canonical text form (sorted keys, no whitespace) for comparisons.
+pub fn canonical(doc: &Value) -> String {
+    serde_json::to_string(doc).expect("JSON values serialize")
+}
+
+/// Parses a policy document as IAM returns it (URL-encoded JSON).
+pub fn parse_returned(doc: &str) -> anyhow::Result<Value> {
+    let decoded = percent_encoding::percent_decode_str(doc)
+        .decode_utf8()
+        .context("policy document is not valid UTF-8")?;
+    serde_json::from_str(&decoded).context("policy document is not valid JSON")
+}
+
+fn as_list(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(other) => vec![other],
+        None => vec![],
+    }
+}
+
+/// Least-privilege checks every document must pass.
+pub fn lint(doc: &Value) -> anyhow::Result<()> {
+    let statements = as_list(doc.get("Statement"));
+    if statements.is_empty() {
+        bail!("no Statement");
+    }
+    for (i, st) in statements.iter().enumerate() {
+        if st.get("NotAction").is_some()
+            || st.get("NotResource").is_some()
+            || st.get("NotPrincipal").is_some()
+        {
+            bail!("statement {i}: NotAction/NotResource/NotPrincipal are not allowed");
+        }
+        let actions: Vec<&str> = as_list(st.get("Action"))
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        if actions.is_empty() {
+            bail!("statement {i}: no Action");
+        }
+        for a in &actions {
+            if a.contains('*') {
+                bail!("statement {i}: wildcard action {a:?}; list the exact actions needed");
+            }
+        }
+        let is_trust = st.get("Principal").is_some();
+        if is_trust {
+            if actions.contains(&"sts:AssumeRoleWithWebIdentity") {
+                let eq = st
+                    .pointer("/Condition/StringEquals")
+                    .and_then(Value::as_object);
+                let pinned =
+                    |suffix: &str| eq.is_some_and(|m| m.keys().any(|k| k.ends_with(suffix)));
+                if !pinned(":sub") || !pinned(":aud") {
+                    bail!(
+                        "statement {i}: web-identity trust must pin both :sub and :aud with StringEquals"
+                    );
+                }
+            }
+            continue;
+        }
+        for r in as_list(st.get("Resource")) {
+            if r.as_str() == Some("*") && !actions.iter().all(|a| UNSCOPABLE_ACTIONS.contains(a)) {
+                bail!(
+                    "statement {i}: Resource \"*\" is only allowed for actions AWS cannot scope ({})",
+                    UNSCOPABLE_ACTIONS.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn irsa_trust_is_pinned_to_sub_and_aud() {
+        let d = trust_irsa(
+            "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC",
+            "https://oidc.eks.us-west-2.amazonaws.com/id/ABC",
+            "kube-system",
+            "aws-node",
+        )
+        .unwrap();
+        let eq = &d["Statement"][0]["Condition"]["StringEquals"];
+        assert_eq!(
+            eq["oidc.eks.us-west-2.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:kube-system:aws-node"
+        );
+        assert_eq!(
+            eq["oidc.eks.us-west-2.amazonaws.com/id/ABC:aud"],
+            "sts.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn lint_rejects_wildcards_and_unpinned_trust() {
+        let wildcard = json!({"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "arn:aws:sqs:us-west-2:1:q"}]});
+        assert!(lint(&wildcard).is_err());
+        let star_resource = json!({"Statement": [{"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": "*"}]});
+        assert!(lint(&star_resource).is_err());
+        let metrics = json!({"Statement": [{"Effect": "Allow", "Action": ["cloudwatch:GetMetricData"], "Resource": "*"}]});
+        assert!(lint(&metrics).is_ok());
+        let unpinned = json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {"x:sub": "*"}}}]});
+        assert!(lint(&unpinned).is_err());
+    }
+
+    #[test]
+    fn returned_documents_are_url_decoded() {
+        let d = parse_returned("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap();
+        assert_eq!(d["Version"], "2012-10-17");
+        assert_eq!(parse_returned("{\"a\":1}").unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn service_values_are_json_escaped() {
+        assert!(
+            trust_service("eks.amazonaws.com\",\"x\":\"y").is_ok_and(|d| {
+                d["Statement"][0]["Principal"]["Service"]
+                    .as_str()
+                    .unwrap()
+                    .contains('"')
+            })
+        );
+    }
+}
