@@ -17,9 +17,9 @@ use aws_sdk_eks::types::{
 
 use aws_sdk_eks::error::ProvideErrorMetadata;
 
-use super::step::StepCtx;
 use super::tags::{self, Tags};
 use super::{Aws, AwsResultExt, error_code};
+use crate::engine::step::StepCtx;
 use crate::engine::wait::Poll;
 use crate::engine::{Done, Outcome};
 use crate::plan::graph::{
@@ -55,6 +55,7 @@ pub async fn discover(aws: &Aws, cluster: &str, log_group: &str) -> anyhow::Resu
             discover_access_entries(aws, cluster),
             discover_pod_identities(aws, cluster),
         )?;
+        out.extend(read_keda_sg_rule(aws, &c).await?);
         out.push(c);
         out.extend(ngs);
         out.extend(addons);
@@ -165,6 +166,59 @@ pub async fn read_cluster(aws: &Aws, name: &str) -> anyhow::Result<Option<Observ
         }
     }
     Ok(Some(o))
+}
+
+/// Which of KEDA's ports the cluster security group already admits from
+/// itself (managed node groups without launch templates use that group).
+async fn read_keda_sg_rule(aws: &Aws, cluster: &Observed) -> anyhow::Result<Vec<Observed>> {
+    let Some(sg) = cluster.internal.get("clusterSecurityGroupId") else {
+        return Ok(Vec::new());
+    };
+    let allowed = allowed_self_ports(aws, sg, &graph::KEDA_PORTS).await?;
+    let mut o = Observed::new(Kind::SecurityGroupRule, sg).attr(
+        "allowedTcpPorts",
+        allowed
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    o.key = Some(graph::KEDA_SG_RULE.to_string());
+    Ok(vec![o])
+}
+
+/// The subset of `ports` a group's ingress rules allow from the group itself.
+async fn allowed_self_ports(aws: &Aws, sg: &str, ports: &[i32]) -> anyhow::Result<Vec<i32>> {
+    let r = aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(sg)
+        .send()
+        .await
+        .ctx("ec2:DescribeSecurityGroups")?;
+    let rules: Vec<_> = r
+        .security_groups()
+        .iter()
+        .flat_map(|g| g.ip_permissions())
+        .filter(|p| {
+            p.user_id_group_pairs()
+                .iter()
+                .any(|u| u.group_id() == Some(sg))
+        })
+        .collect();
+    Ok(ports
+        .iter()
+        .copied()
+        .filter(|port| {
+            rules.iter().any(|p| match p.ip_protocol() {
+                Some("-1") => true,
+                Some("tcp") | Some("6") => {
+                    p.from_port().unwrap_or(0) <= *port && *port <= p.to_port().unwrap_or(65535)
+                }
+                _ => false,
+            })
+        })
+        .collect())
 }
 
 async fn discover_oidc(
@@ -605,6 +659,26 @@ pub async fn ensure(
             name,
             retention_days,
         } => ensure_log_group(aws, node, name, *retention_days, obs, r, &change).await,
+        NodeSpec::PodIdentity {
+            namespace,
+            service_account,
+            role,
+        } => {
+            ensure_pod_identity(
+                aws,
+                cluster,
+                node,
+                (namespace, service_account),
+                role,
+                obs,
+                r,
+                &change,
+            )
+            .await
+        }
+        NodeSpec::SecurityGroupRule { ports, description } => {
+            ensure_sg_rule(s, aws, node, ports, description, obs, r, &change).await
+        }
         other => bail!("eks::ensure called for {other:?}"),
     }
 }
@@ -1461,6 +1535,133 @@ async fn ensure_log_group(
         }
         _ => Ok((Done::new(Outcome::Unchanged), obs.cloned().expect("exists"))),
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ensure_pod_identity(
+    aws: &Aws,
+    cluster: &str,
+    node: &Node,
+    (namespace, service_account): (&str, &str),
+    role: &str,
+    obs: Option<&Observed>,
+    r: &dyn Resolve,
+    change: &Change,
+) -> anyhow::Result<(Done, Observed)> {
+    let role_arn = need_arn(r, role)?;
+    match change {
+        Change::Create => {
+            let a = aws
+                .eks
+                .create_pod_identity_association()
+                .cluster_name(cluster)
+                .namespace(namespace)
+                .service_account(service_account)
+                .role_arn(&role_arn)
+                .set_tags(Some(tags::to_map(&node.tags)))
+                .send()
+                .await
+                .ctx("eks:CreatePodIdentityAssociation")?;
+            let a = a
+                .association()
+                .context("CreatePodIdentityAssociation returned nothing")?;
+            let id = a.association_id().unwrap_or_default().to_string();
+            let mut o = super::network::realized(node, &id, r, None);
+            o.arn = a.association_arn().map(str::to_string);
+            Ok((Done::with(Outcome::Created, id), o))
+        }
+        Change::Update { changes } => {
+            let obs = obs.expect("update has an observed association");
+            if touches(changes, "roleArn") {
+                aws.eks
+                    .update_pod_identity_association()
+                    .cluster_name(cluster)
+                    .association_id(&obs.id)
+                    .role_arn(&role_arn)
+                    .send()
+                    .await
+                    .ctx("eks:UpdatePodIdentityAssociation")?;
+            }
+            let t = tag_changes(changes);
+            if !t.is_empty() {
+                aws.eks
+                    .tag_resource()
+                    .resource_arn(obs.arn.clone().unwrap_or_default())
+                    .set_tags(Some(tags::to_map(&t)))
+                    .send()
+                    .await
+                    .ctx("eks:TagResource")?;
+            }
+            Ok((
+                Done::with(Outcome::Updated, fields(changes)),
+                super::network::realized(node, &obs.id, r, Some(obs)),
+            ))
+        }
+        _ => Ok((Done::new(Outcome::Unchanged), obs.cloned().expect("exists"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ensure_sg_rule(
+    s: &StepCtx,
+    aws: &Aws,
+    node: &Node,
+    ports: &[i32],
+    description: &str,
+    obs: Option<&Observed>,
+    r: &dyn Resolve,
+    change: &Change,
+) -> anyhow::Result<(Done, Observed)> {
+    if matches!(change, Change::NoChange) {
+        return Ok((Done::new(Outcome::Unchanged), obs.cloned().expect("exists")));
+    }
+    let sg = r
+        .get(CLUSTER)
+        .and_then(|c| c.internal.get("clusterSecurityGroupId").cloned())
+        .context("the cluster has no cluster security group yet")?;
+    // The plan may not have known the group; look at its rules now.
+    let allowed = allowed_self_ports(aws, &sg, ports).await?;
+    let missing: Vec<i32> = ports
+        .iter()
+        .copied()
+        .filter(|p| !allowed.contains(p))
+        .collect();
+    if !missing.is_empty() {
+        s.progress(format!("allowing TCP {missing:?} within {sg}"));
+        let perms: Vec<aws_sdk_ec2::types::IpPermission> = missing
+            .iter()
+            .map(|p| {
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(*p)
+                    .to_port(*p)
+                    .user_id_group_pairs(
+                        aws_sdk_ec2::types::UserIdGroupPair::builder()
+                            .group_id(&sg)
+                            .description(description)
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect();
+        aws.ec2
+            .authorize_security_group_ingress()
+            .group_id(&sg)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .ctx("ec2:AuthorizeSecurityGroupIngress")?;
+    }
+    let o = super::network::realized(node, &sg, r, obs);
+    let outcome = match (change, missing.is_empty()) {
+        (_, true) => Outcome::Unchanged,
+        (Change::Create, false) => Outcome::Created,
+        _ => Outcome::Updated,
+    };
+    Ok((
+        Done::with(outcome, format!("{sg} admits TCP {ports:?} from itself")),
+        o,
+    ))
 }
 
 // -------------------------------------------------------------------- delete

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 
-use super::step::StepCtx;
 use super::tags;
 use super::{Aws, AwsResultExt, error_code};
+use crate::engine::step::StepCtx;
 use crate::engine::{Done, Outcome};
 use crate::plan::graph::{IAM_PATH, NodeSpec};
 use crate::plan::{Change, Kind, Node, Observed, Resolve, diff, tag_changes, touches};

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::step::StepCtx;
 use super::tags;
 use super::{Aws, AwsResultExt, error_code};
+use crate::engine::step::StepCtx;
 use crate::engine::wait::Poll;
 use crate::engine::{Done, Outcome};
 use crate::plan::{Kind, Observed};

@@ -10,7 +10,7 @@ pub mod eks;
 pub mod iam;
 pub mod leftovers;
 pub mod network;
-pub mod step;
+
 pub mod tags;
 pub mod token;
 

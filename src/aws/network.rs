@@ -11,9 +11,9 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, NatGatewayState, ResourceType, VpcAttributeName,
 };
 
-use super::step::StepCtx;
 use super::tags::{self, Tags};
 use super::{Aws, AwsResultExt, error_code};
+use crate::engine::step::StepCtx;
 use crate::engine::wait::Poll;
 use crate::engine::{Done, Outcome};
 use crate::plan::graph::NodeSpec;

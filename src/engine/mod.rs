@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod report;
+pub mod step;
 pub mod wait;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,10 +1,11 @@
-//! What an AWS operation needs from the engine while it runs: where to report
-//! progress, and whether Ctrl-C was pressed. Keeps `aws/` free of printing.
+//! What a running step needs from the engine: where to report progress, and
+//! whether Ctrl-C was pressed. AWS and Kubernetes code get one of these, so
+//! they never print.
 
 use std::time::Duration;
 
-use crate::engine::wait::{Poll, Wait};
-use crate::engine::{Cancel, EventSink};
+use super::wait::{Poll, Wait};
+use super::{Cancel, EventSink};
 
 #[derive(Debug, Clone)]
 pub struct StepCtx {

@@ -1,0 +1,773 @@
+//! The apply engine: server-side apply of a set of objects in dependency
+//! order, as engine steps (so they run concurrently, show progress, and
+//! appear in the JSON summary as created / configured / unchanged).
+//!
+//! Order: CustomResourceDefinitions and Namespaces first, each CRD waited for
+//! until Established; then everything else; APIServices and webhook
+//! configurations last (a webhook registered before its server is ready would
+//! block the other applies). Deployments are waited for until rolled out,
+//! APIServices until Available, Jobs until complete; a wait that fails says
+//! why (pods pending with no nodes, image pull errors, ...). Deleting runs the
+//! same sets in reverse, waiting for finalizers, CRDs last.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde_json::Value;
+
+use crate::engine::step::StepCtx;
+use crate::engine::wait::Poll;
+use crate::engine::{Cancel, Done, EventSink, Outcome, Step};
+
+pub const FIELD_MANAGER: &str = "eksscale";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_CLUSTER: &str = "eksscale.io/cluster";
+/// Kubernetes answers quickly; poll every couple of seconds at most.
+const KUBE_POLL: Duration = Duration::from_secs(2);
+
+/// One object to apply, as parsed from a manifest.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub value: Value,
+    pub gvk: GroupVersionKind,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+impl Object {
+    pub fn from_value(value: Value) -> anyhow::Result<Self> {
+        let api_version = value["apiVersion"]
+            .as_str()
+            .context("object without apiVersion")?;
+        let kind = value["kind"].as_str().context("object without kind")?;
+        let name = value["metadata"]["name"]
+            .as_str()
+            .with_context(|| format!("{kind} without metadata.name"))?
+            .to_string();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
+        Ok(Self {
+            gvk: GroupVersionKind::gvk(&group, &version, kind),
+            value,
+            name,
+            namespace,
+        })
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.gvk.kind
+    }
+
+    /// Step id: `k8s/<Kind>/<namespace>/<name>` or `k8s/<Kind>/<name>`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("k8s/{}/{ns}/{}", self.gvk.kind, self.name),
+            None => format!("k8s/{}/{}", self.gvk.kind, self.name),
+        }
+    }
+
+    /// 0: CRDs and Namespaces; 1: everything else; 2: APIServices and webhooks.
+    pub fn phase(&self) -> u8 {
+        match self.kind() {
+            "CustomResourceDefinition" | "Namespace" => 0,
+            "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Parses a multi-document YAML stream (lists are flattened, empty documents skipped).
+pub fn parse_manifests(text: &str) -> anyhow::Result<Vec<Object>> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).context("the manifest is not valid YAML")?;
+    let mut out = Vec::new();
+    for doc in docs {
+        if doc.is_null() {
+            continue;
+        }
+        if doc["kind"].as_str().is_some_and(|k| k.ends_with("List"))
+            && let Some(items) = doc["items"].as_array()
+        {
+            for item in items {
+                out.push(Object::from_value(item.clone())?);
+            }
+            continue;
+        }
+        out.push(Object::from_value(doc)?);
+    }
+    Ok(out)
+}
+
+/// Applies and deletes objects on one cluster.
+pub struct Applier {
+    /// Set by [`Applier::connect`] (the cluster may not exist when steps are built).
+    client: tokio::sync::OnceCell<kube::Client>,
+    cluster: String,
+    force: bool,
+    timeout: Duration,
+    kinds: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
+}
+
+impl std::fmt::Debug for Applier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applier")
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+fn gvk_key(gvk: &GroupVersionKind) -> String {
+    format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind)
+}
+
+impl Applier {
+    /// `force`: take ownership of fields another field manager owns
+    /// (otherwise such a conflict is an error). `timeout`: for each wait.
+    pub fn new(cluster: &str, force: bool, timeout: Duration) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            cluster: cluster.to_string(),
+            force,
+            timeout,
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses `client` from now on (the first call wins).
+    pub fn connect(&self, client: kube::Client) {
+        let _ = self.client.set(client);
+    }
+
+    pub fn client(&self) -> anyhow::Result<&kube::Client> {
+        self.client
+            .get()
+            .context("not connected to the Kubernetes API")
+    }
+
+    /// Resolves a kind through discovery of its group/version only (cached).
+    async fn resolve(
+        &self,
+        gvk: &GroupVersionKind,
+    ) -> anyhow::Result<(ApiResource, ApiCapabilities)> {
+        let key = gvk_key(gvk);
+        if let Some(hit) = self.kinds.lock().expect("kinds lock").get(&key).cloned() {
+            return Ok(hit);
+        }
+        let found = kube::discovery::pinned_kind(self.client()?, gvk).await.with_context(|| {
+            format!(
+                "the cluster does not serve {} ({}); if it is a custom resource, its CustomResourceDefinition must be installed first",
+                gvk.kind,
+                if gvk.group.is_empty() { gvk.version.clone() } else { format!("{}/{}", gvk.group, gvk.version) }
+            )
+        })?;
+        self.kinds
+            .lock()
+            .expect("kinds lock")
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Forgets cached kinds (after CRDs are installed or removed).
+    pub fn refresh_discovery(&self) {
+        self.kinds.lock().expect("kinds lock").clear();
+    }
+
+    async fn api(&self, obj: &Object) -> anyhow::Result<Api<DynamicObject>> {
+        let (ar, caps) = self.resolve(&obj.gvk).await?;
+        Ok(match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(
+                self.client()?.clone(),
+                obj.namespace.as_deref().unwrap_or("default"),
+                &ar,
+            ),
+            Scope::Cluster => Api::all_with(self.client()?.clone(), &ar),
+        })
+    }
+
+    /// The object with eksscale's labels.
+    pub fn labelled(&self, obj: &Object) -> Value {
+        let mut v = obj.value.clone();
+        let meta = v["metadata"]
+            .as_object_mut()
+            .expect("objects have metadata");
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
+        labels[LABEL_CLUSTER] = Value::String(self.cluster.clone());
+        v
+    }
+
+    /// Server-side apply of one object, then the wait its kind needs.
+    pub async fn apply(&self, s: &StepCtx, obj: &Object) -> anyhow::Result<Done> {
+        let api = self.api(obj).await?;
+        let before = api
+            .get_opt(&obj.name)
+            .await
+            .with_context(|| format!("reading {}", obj.id()))?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if self.force {
+            params = params.force();
+        }
+        let body = self.labelled(obj);
+        let after = match api.patch(&obj.name, &params, &Patch::Apply(&body)).await {
+            Ok(o) => o,
+            Err(kube::Error::Api(e)) if e.code == 409 => bail!(
+                "{} has fields owned by another field manager ({}); run `eksscale up --force-conflicts` to take them over",
+                obj.id(),
+                e.message
+            ),
+            Err(kube::Error::Api(e)) if e.code == 422 => {
+                bail!("{} was rejected as invalid: {}", obj.id(), e.message)
+            }
+            Err(e) => return Err(e).with_context(|| format!("applying {}", obj.id())),
+        };
+        let outcome = match &before {
+            None => Outcome::Created,
+            Some(b) if b.metadata.resource_version == after.metadata.resource_version => {
+                Outcome::Unchanged
+            }
+            Some(_) => Outcome::Updated,
+        };
+        self.wait_ready(s, obj, &api).await?;
+        Ok(match outcome {
+            Outcome::Updated => Done::with(outcome, "configured"),
+            _ => Done::new(outcome),
+        })
+    }
+
+    async fn wait_ready(
+        &self,
+        s: &StepCtx,
+        obj: &Object,
+        api: &Api<DynamicObject>,
+    ) -> anyhow::Result<()> {
+        let check: fn(&Value) -> Readiness = match obj.kind() {
+            "CustomResourceDefinition" => crd_ready,
+            "Deployment" => deployment_ready,
+            "APIService" => apiservice_ready,
+            "Job" => job_ready,
+            _ => return Ok(()),
+        };
+        let what = format!("{} {} to be ready", obj.kind(), obj.name);
+        s.wait(what, self.timeout, KUBE_POLL, || async {
+            let cur = api
+                .get(&obj.name)
+                .await
+                .with_context(|| format!("reading {}", obj.id()))?;
+            let v = serde_json::to_value(&cur)?;
+            Ok(match check(&v) {
+                Readiness::Ready => Poll::Ready(()),
+                Readiness::Failed(why) => Poll::Failed(why),
+                Readiness::Pending(state) if obj.kind() == "Deployment" => {
+                    let pods = self.pod_problems(obj, &v).await.unwrap_or_default();
+                    Poll::Pending(if pods.is_empty() {
+                        state
+                    } else {
+                        format!("{state}; {pods}")
+                    })
+                }
+                Readiness::Pending(state) => Poll::Pending(state),
+            })
+        })
+        .await
+    }
+
+    /// Why a Deployment's pods are not running: scheduling and container
+    /// waiting reasons, as `kubectl describe` would show them.
+    async fn pod_problems(&self, obj: &Object, deploy: &Value) -> anyhow::Result<String> {
+        let Some(labels) = deploy["spec"]["selector"]["matchLabels"].as_object() else {
+            return Ok(String::new());
+        };
+        let selector: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        let pods: Api<DynamicObject> = Api::namespaced_with(
+            self.client()?.clone(),
+            obj.namespace.as_deref().unwrap_or("default"),
+            &ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
+        );
+        let list = pods
+            .list(&ListParams::default().labels(&selector.join(",")))
+            .await?;
+        let mut problems = BTreeMap::new();
+        for p in list.items {
+            let v = serde_json::to_value(&p)?;
+            let name = p.metadata.name.unwrap_or_default();
+            if let Some(reason) = pod_problem(&v) {
+                problems.insert(name, reason);
+            }
+        }
+        Ok(problems
+            .into_iter()
+            .map(|(pod, why)| format!("pod {pod}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+
+    /// Deletes one object and waits until it is gone (finalizers included).
+    pub async fn delete(&self, s: &StepCtx, obj: &Object) -> anyhow::Result<Done> {
+        let api = match self.api(obj).await {
+            Ok(api) => api,
+            // Its CRD is already gone, and with it every object of the kind.
+            Err(_) if obj.phase() != 0 => return Ok(Done::new(Outcome::Absent)),
+            Err(e) => return Err(e),
+        };
+        match api.delete(&obj.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Done::new(Outcome::Absent)),
+            Err(e) => return Err(e).with_context(|| format!("deleting {}", obj.id())),
+        }
+        s.wait(
+            format!("{} {} to be deleted", obj.kind(), obj.name),
+            self.timeout,
+            KUBE_POLL,
+            || async {
+                Ok(match api.get_opt(&obj.name).await? {
+                    None => Poll::Ready(()),
+                    Some(o) => {
+                        let finalizers = o.metadata.finalizers.unwrap_or_default();
+                        Poll::Pending(if finalizers.is_empty() {
+                            "terminating".into()
+                        } else {
+                            format!("terminating, finalizers: {}", finalizers.join(", "))
+                        })
+                    }
+                })
+            },
+        )
+        .await?;
+        Ok(Done::new(Outcome::Deleted))
+    }
+
+    /// Every object labelled for this cluster by eksscale, across all kinds
+    /// the cluster serves (for `down`, which has no manifest to go by).
+    pub async fn find_owned(&self) -> anyhow::Result<Vec<Object>> {
+        let client = self.client()?.clone();
+        let discovery = match kube::Discovery::new(client.clone()).run_aggregated().await {
+            Ok(d) => d,
+            Err(_) => kube::Discovery::new(client.clone())
+                .run()
+                .await
+                .context("discovering the cluster's API resources")?,
+        };
+        let selector = format!(
+            "{LABEL_MANAGED_BY}=eksscale,{LABEL_CLUSTER}={}",
+            self.cluster
+        );
+        let mut out = Vec::new();
+        for group in discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                if !caps.supports_operation(kube::discovery::verbs::LIST)
+                    || !caps.supports_operation(kube::discovery::verbs::DELETE)
+                {
+                    continue;
+                }
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                let list = match api.list(&ListParams::default().labels(&selector)).await {
+                    Ok(l) => l,
+                    Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 || e.code == 403 => {
+                        continue;
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("listing {}", ar.plural)),
+                };
+                for item in list.items {
+                    let mut v = serde_json::to_value(&item)?;
+                    v["apiVersion"] = Value::String(ar.api_version.clone());
+                    v["kind"] = Value::String(ar.kind.clone());
+                    out.push(Object::from_value(v)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+enum Readiness {
+    Ready,
+    Pending(String),
+    Failed(String),
+}
+
+fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
+    v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+fn crd_ready(v: &Value) -> Readiness {
+    match condition(v, "Established") {
+        Some(c) if c["status"] == "True" => Readiness::Ready,
+        Some(c) => Readiness::Pending(format!(
+            "not established: {}",
+            c["message"].as_str().unwrap_or("")
+        )),
+        None => Readiness::Pending("not established".into()),
+    }
+}
+
+fn deployment_ready(v: &Value) -> Readiness {
+    let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let want = v
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let generation = n("/metadata/generation");
+    let observed = n("/status/observedGeneration");
+    let (updated, available) = (n("/status/updatedReplicas"), n("/status/availableReplicas"));
+    if let Some(c) = condition(v, "Progressing")
+        && c["reason"] == "ProgressDeadlineExceeded"
+    {
+        return Readiness::Failed(format!(
+            "rollout stalled: {}",
+            c["message"].as_str().unwrap_or("")
+        ));
+    }
+    if observed >= generation && updated >= want && available >= want {
+        Readiness::Ready
+    } else {
+        Readiness::Pending(format!(
+            "{available}/{want} replicas available, {updated} updated"
+        ))
+    }
+}
+
+fn apiservice_ready(v: &Value) -> Readiness {
+    match condition(v, "Available") {
+        Some(c) if c["status"] == "True" => Readiness::Ready,
+        Some(c) => Readiness::Pending(format!(
+            "not available: {} {}",
+            c["reason"].as_str().unwrap_or(""),
+            c["message"].as_str().unwrap_or("")
+        )),
+        None => Readiness::Pending("not available yet".into()),
+    }
+}
+
+fn job_ready(v: &Value) -> Readiness {
+    if condition(v, "Complete").is_some_and(|c| c["status"] == "True") {
+        Readiness::Ready
+    } else if let Some(c) = condition(v, "Failed").filter(|c| c["status"] == "True") {
+        Readiness::Failed(format!(
+            "job failed: {}",
+            c["message"].as_str().unwrap_or("")
+        ))
+    } else {
+        Readiness::Pending("running".into())
+    }
+}
+
+/// One line on why a pod is not running, or `None` if it is fine.
+fn pod_problem(v: &Value) -> Option<String> {
+    if let Some(c) = condition(v, "PodScheduled").filter(|c| c["status"] == "False") {
+        return Some(format!(
+            "Pending: {}: {}",
+            c["reason"].as_str().unwrap_or("Unschedulable"),
+            c["message"].as_str().unwrap_or("")
+        ));
+    }
+    let statuses = v["status"]["containerStatuses"].as_array()?;
+    statuses.iter().find_map(|s| {
+        let w = &s["state"]["waiting"];
+        w["reason"]
+            .as_str()
+            .map(|r| match w["message"].as_str().filter(|m| !m.is_empty()) {
+                Some(m) => format!("{r}: {m}"),
+                None => r.to_string(),
+            })
+    })
+}
+
+/// Apply steps for `objects`; every step also depends on `after`.
+pub fn apply_steps(
+    applier: &Arc<Applier>,
+    objects: &[Object],
+    after: &[String],
+    events: &EventSink,
+    cancel: &Cancel,
+) -> Vec<Step> {
+    let barrier = "k8s/discovery-refresh".to_string();
+    let phase0: Vec<String> = objects
+        .iter()
+        .filter(|o| o.phase() == 0)
+        .map(Object::id)
+        .collect();
+    let phase1: Vec<String> = objects
+        .iter()
+        .filter(|o| o.phase() == 1)
+        .map(Object::id)
+        .collect();
+    let mut steps = Vec::new();
+    {
+        let applier = applier.clone();
+        steps.push(Step {
+            id: barrier.clone(),
+            deps: phase0.clone(),
+            action: "refresh discovery".into(),
+            run: Box::new(move || {
+                Box::pin(async move {
+                    // New CRDs are Established now; resolve kinds afresh.
+                    applier.refresh_discovery();
+                    Ok(Done::new(Outcome::Unchanged))
+                })
+            }),
+        });
+    }
+    for o in objects {
+        let mut deps: Vec<String> = after.to_vec();
+        match o.phase() {
+            0 => {}
+            1 => deps.push(barrier.clone()),
+            _ => {
+                deps.push(barrier.clone());
+                deps.extend(phase1.iter().cloned());
+            }
+        }
+        let (applier, obj, id) = (applier.clone(), o.clone(), o.id());
+        let s = StepCtx::new(&id, events.clone(), cancel.clone());
+        steps.push(Step {
+            id,
+            deps,
+            action: "apply".into(),
+            run: Box::new(move || Box::pin(async move { applier.apply(&s, &obj).await })),
+        });
+    }
+    if let Some(first) = steps.first_mut() {
+        first.deps.extend(after.iter().cloned());
+    }
+    steps
+}
+
+/// Delete order, first to last: KEDA scaled objects (their HPAs go with
+/// them), webhooks and APIServices, everything else, Namespaces, CRDs.
+fn delete_rank(o: &Object) -> u8 {
+    match o.kind() {
+        "ScaledObject" | "ScaledJob" | "TriggerAuthentication" | "ClusterTriggerAuthentication" => {
+            0
+        }
+        "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => 1,
+        "Namespace" => 3,
+        "CustomResourceDefinition" => 4,
+        _ => 2,
+    }
+}
+
+/// Delete steps for `objects`; the last ones (CRDs) are what `before` waits for.
+pub fn delete_steps(
+    applier: &Arc<Applier>,
+    objects: &[Object],
+    events: &EventSink,
+    cancel: &Cancel,
+) -> Vec<Step> {
+    let ids: Vec<(u8, String)> = objects
+        .iter()
+        .map(|o| (delete_rank(o), format!("delete/{}", o.id())))
+        .collect();
+    objects
+        .iter()
+        .zip(&ids)
+        .map(|(o, (rank, id))| {
+            let deps = ids
+                .iter()
+                .filter(|(r, _)| r < rank)
+                .map(|(_, d)| d.clone())
+                .collect();
+            let (applier, obj) = (applier.clone(), o.clone());
+            let s = StepCtx::new(id, events.clone(), cancel.clone());
+            Step {
+                id: id.clone(),
+                deps,
+                action: "delete".into(),
+                run: Box::new(move || Box::pin(async move { applier.delete(&s, &obj).await })),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{self, StepStatus};
+
+    /// The fake API server started by scripts/test.sh.
+    fn fake_server() -> String {
+        std::env::var("EKSSCALE_TEST_KUBE").unwrap_or_else(|_| {
+            panic!("this test needs the fake Kubernetes API server: run it through scripts/test.sh (which sets EKSSCALE_TEST_KUBE)")
+        })
+    }
+
+    fn fake_client() -> kube::Client {
+        kube::Client::try_from(kube::Config::new(fake_server().parse().unwrap())).unwrap()
+    }
+
+    async fn applier(cluster: &str) -> Arc<Applier> {
+        let a = Applier::new(cluster, false, Duration::from_secs(30));
+        a.connect(fake_client());
+        Arc::new(a)
+    }
+
+    fn keda_manifest() -> String {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/keda/2.20.2/keda-2.20.2.yaml"
+        );
+        std::fs::read_to_string(path).expect("the KEDA manifest from ../shared/keda")
+    }
+
+    fn outcomes(r: &engine::RunReport) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (id, s) in &r.steps {
+            if !id.starts_with("k8s/") || id == "k8s/discovery-refresh" {
+                continue;
+            }
+            let key = match s {
+                StepStatus::Done { outcome, .. } => outcome.as_str().to_string(),
+                StepStatus::Failed { error, .. } => format!("failed: {id}: {error}"),
+                StepStatus::Skipped { reason } => format!("skipped: {id}: {reason}"),
+            };
+            *m.entry(key).or_default() += 1;
+        }
+        m
+    }
+
+    #[test]
+    fn manifests_parse_and_order() {
+        let objs = parse_manifests(&keda_manifest()).unwrap();
+        assert_eq!(objs.len(), 24);
+        assert_eq!(
+            objs.iter().filter(|o| o.phase() == 0).count(),
+            7,
+            "6 CRDs and the namespace"
+        );
+        assert_eq!(
+            objs.iter().filter(|o| o.phase() == 2).count(),
+            2,
+            "APIService and webhook configuration"
+        );
+    }
+
+    /// Apply the KEDA manifest and a few objects that use its CRDs; applying
+    /// again changes nothing; deleting leaves nothing behind.
+    #[tokio::test]
+    async fn apply_reapply_and_delete_against_the_fake_api_server() {
+        let cluster = format!("apply-{}", std::process::id());
+        let a = applier(&cluster).await;
+        let mut objs = parse_manifests(&keda_manifest()).unwrap();
+        let ns = format!("demo-{}", std::process::id());
+        objs.extend(
+            parse_manifests(&format!(
+                r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: worker, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: worker}}}}
+  template:
+    metadata: {{labels: {{app: worker}}}}
+    spec:
+      containers: [{{name: worker, image: "public.ecr.aws/docker/library/busybox:1.36"}}]
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {{name: worker, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{name: worker}}
+  minReplicaCount: 1
+  maxReplicaCount: 5
+  triggers:
+    - type: cron
+      metadata: {{timezone: Etc/UTC, start: "0 8 * * *", end: "0 18 * * *", desiredReplicas: "3"}}
+"#
+            ))
+            .unwrap(),
+        );
+        let (events, cancel) = (EventSink::discard(), Cancel::default());
+        let run = |objs: Vec<Object>| {
+            let a = a.clone();
+            let (events, cancel) = (events.clone(), cancel.clone());
+            async move {
+                let steps = apply_steps(&a, &objs, &[], &events, &cancel);
+                engine::execute(steps, 8, &events, &cancel).await.unwrap()
+            }
+        };
+        let first = run(objs.clone()).await;
+        assert_eq!(
+            outcomes(&first),
+            BTreeMap::from([("created".to_string(), 27)]),
+            "{:?}",
+            first.steps
+        );
+        let second = run(objs.clone()).await;
+        assert_eq!(
+            outcomes(&second),
+            BTreeMap::from([("unchanged".to_string(), 27)])
+        );
+
+        // Every object carries eksscale's labels.
+        let owned = a.find_owned().await.unwrap();
+        assert!(owned.len() >= 27, "found {}", owned.len());
+
+        let steps = delete_steps(&a, &owned, &events, &cancel);
+        let r = engine::execute(steps, 8, &events, &cancel).await.unwrap();
+        assert!(r.is_success(), "{:?}", r.steps);
+        assert!(a.find_owned().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_cannot_run_reports_why() {
+        let a = Applier::new("fail", false, Duration::from_secs(3));
+        a.connect(fake_client());
+        let a = Arc::new(a);
+        let ns = format!("broken-{}", std::process::id());
+        let objs = parse_manifests(&format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata:
+      labels: {{app: web}}
+      annotations: {{fakekube.eksscale.io/fail: ImagePullBackOff}}
+    spec:
+      containers: [{{name: web, image: "example.invalid/web:1"}}]
+"#
+        ))
+        .unwrap();
+        let (events, cancel) = (EventSink::discard(), Cancel::default());
+        let steps = apply_steps(&a, &objs, &[], &events, &cancel);
+        let r = engine::execute(steps, 4, &events, &cancel).await.unwrap();
+        let err = match &r.steps[&format!("k8s/Deployment/{ns}/web")] {
+            StepStatus::Failed { error, .. } => error.clone(),
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        assert!(err.contains("timed out"), "{err}");
+        assert!(
+            err.contains("ImagePullBackOff"),
+            "the reason is shown: {err}"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Reaching the cluster's Kubernetes API, and applying and deleting
+//! manifests there. Like `aws/`, nothing here prints: progress goes through
+//! the engine's events.
+//!
+//! By default the client is built from the EKS cluster itself (endpoint, CA,
+//! and a user that runs `eksscale token`, so kube-rs refreshes the token
+//! before it expires); `--kubeconfig PATH [--context NAME]` reaches clusters
+//! through a tunnel or proxy, and the tests' fake API server.
+
+pub mod apply;
+pub mod kubeconfig;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Where the Kubernetes API is.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The EKS cluster's own endpoint, authenticated with `eksscale token`.
+    Eks(kubeconfig::Entry),
+    /// A kubeconfig file (and optionally one of its contexts).
+    File {
+        path: PathBuf,
+        context: Option<String>,
+    },
+}
+
+/// Builds a client for the target.
+pub async fn client(target: &Target) -> anyhow::Result<kube::Client> {
+    let config = match target {
+        Target::Eks(entry) => {
+            let text = kubeconfig::merge(None, entry)?;
+            let kc: Kubeconfig =
+                serde_saphyr::from_str(&text).context("building the in-memory kubeconfig")?;
+            let options = KubeConfigOptions {
+                context: Some(entry.name.clone()),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .context("configuring the Kubernetes client for the EKS endpoint")?
+        }
+        Target::File { path, context } => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let options = KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+    };
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// The kubeconfig entry that reaches an EKS cluster through `eksscale token`.
+pub fn eks_entry(name: &str, cluster: &str, region: &str, endpoint: &str, ca: &str) -> Entry {
+    let command = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_else(|| "eksscale".to_string());
+    let mut env = Vec::new();
+    if let Ok(profile) = std::env::var("AWS_PROFILE")
+        && !profile.is_empty()
+    {
+        env.push(("AWS_PROFILE".to_string(), profile));
+    }
+    Entry {
+        name: name.to_string(),
+        server: endpoint.to_string(),
+        certificate_authority_data: ca.to_string(),
+        command,
+        args: ["token", "--name", cluster, "--region", region]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        env,
+    }
+}
+
+pub use kubeconfig::Entry;
+
+/// Default context name for a cluster.
+pub fn context_name(cluster: &str, region: &str) -> String {
+    format!("eksscale-{region}-{cluster}")
+}
