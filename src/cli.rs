@@ -62,6 +62,13 @@ pub struct Global {
     /// Show unchanged resources and more detail.
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
+    /// Reach Kubernetes through this kubeconfig instead of the EKS endpoint
+    /// (for clusters behind a tunnel or proxy).
+    #[arg(long, global = true, env = "EKSSCALE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context to use from --kubeconfig (default: its current context).
+    #[arg(long, global = true, requires = "kubeconfig")]
+    pub context: Option<String>,
     /// Most AWS operations in flight at once.
     #[arg(long, global = true, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -109,6 +116,20 @@ pub enum Command {
         after_help = "Examples:\n  eksscale down                       # asks for confirmation\n  eksscale down --dry-run             # list what would be deleted\n  eksscale down --name demo --region us-west-2 --yes"
     )]
     Down(DownArgs),
+
+    /// Write (merge) a kubeconfig entry that authenticates with `eksscale token`.
+    #[command(
+        long_about = "Merge one cluster, user and context into a kubeconfig file (default: the first path in $KUBECONFIG, else ~/.kube/config), leaving every other entry untouched. The user runs `eksscale token`, so kubectl works without the AWS CLI. The file is written with mode 0600. Prints the context name.",
+        after_help = "Examples:\n  eksscale kubeconfig --name demo --region us-west-2\n  eksscale kubeconfig --out ./demo.kubeconfig --alias demo\n  kubectl --context \"$(eksscale kubeconfig)\" get nodes"
+    )]
+    Kubeconfig(KubeconfigArgs),
+
+    /// Print an EKS authentication token as a client-go ExecCredential.
+    #[command(
+        long_about = "Print an ExecCredential (client.authentication.k8s.io/v1beta1) whose token is a presigned STS GetCallerIdentity URL for the cluster, exactly as `aws eks get-token` makes it, valid for 15 minutes. kubectl calls this through the kubeconfig entry `eksscale kubeconfig` writes. Makes no AWS call and never logs the token or keys.",
+        after_help = "Examples:\n  eksscale token --name demo --region us-west-2\n  eksscale token --name demo | jq -r .status.token"
+    )]
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +156,66 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// Do not write a kubeconfig entry for the cluster at the end.
+    #[arg(long)]
+    pub no_kubeconfig: bool,
+    /// Take over Kubernetes fields owned by another field manager (server-side apply force).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// How long to wait for each Kubernetes object to become ready (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub kube_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Kubeconfig file to update (default: first path in $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Name for the cluster, user and context (default: eksscale-<region>-<name>).
+    #[arg(long)]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Cluster name.
+    #[arg(long)]
+    pub name: String,
+    /// AWS region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+/// `90s`, `10m`, `1h`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for ch in s.trim().chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("unknown unit {ch:?}; use s, m or h, e.g. 10m")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| "write a number before each unit, e.g. 90s".to_string())?;
+        total += n * unit;
+        num.clear();
+    }
+    if !num.is_empty() || total == 0 {
+        return Err("write a duration such as 90s, 10m or 1h".into());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {

@@ -8,6 +8,8 @@ mod cli;
 mod commands;
 mod config;
 mod engine;
+mod keda;
+mod kube;
 mod plan;
 mod policy;
 mod resources;

@@ -9,6 +9,7 @@ use serde_json::Value;
 const TRUST_SERVICE: &str = include_str!("../policies/trust-service.json.j2");
 const TRUST_IRSA: &str = include_str!("../policies/trust-irsa.json.j2");
 const TRUST_POD_IDENTITY: &str = include_str!("../policies/trust-pod-identity.json.j2");
+const KEDA_OPERATOR: &str = include_str!("../policies/keda-operator.json.j2");
 
 /// Actions that AWS only grants on `Resource: "*"` (no resource-level scoping).
 const UNSCOPABLE_ACTIONS: &[&str] = &["cloudwatch:GetMetricData", "sts:GetCallerIdentity"];
@@ -59,9 +60,51 @@ pub fn trust_pod_identity(account_id: &str, cluster_arn: &str) -> anyhow::Result
     )
 }
 
-/// Renders any template from `policies/` (used for permission policies).
-pub fn render_template(name: &str, template: &str, ctx: minijinja::Value) -> anyhow::Result<Value> {
-    render(name, template, ctx)
+/// What the KEDA operator's scalers need to read, and nothing more.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KedaPermissions {
+    /// SQS queues whose depth drives a ScaledObject (`aws-sqs-queue` triggers).
+    pub sqs_queue_arns: Vec<String>,
+    /// Whether any trigger reads CloudWatch metrics (`aws-cloudwatch`).
+    pub cloudwatch: bool,
+}
+
+/// The KEDA operator's permission policy, or `None` when no trigger needs AWS.
+pub fn keda_operator(p: &KedaPermissions) -> anyhow::Result<Option<Value>> {
+    #[derive(serde::Serialize)]
+    struct St {
+        sid: &'static str,
+        actions: Vec<&'static str>,
+        resources: Vec<String>,
+    }
+    let mut statements = Vec::new();
+    if !p.sqs_queue_arns.is_empty() {
+        let mut queues = p.sqs_queue_arns.clone();
+        queues.sort();
+        queues.dedup();
+        statements.push(St {
+            sid: "ReadQueueDepthForScaling",
+            actions: vec!["sqs:GetQueueAttributes"],
+            resources: queues,
+        });
+    }
+    if p.cloudwatch {
+        // GetMetricData cannot be scoped to resources (AWS documents "*").
+        statements.push(St {
+            sid: "ReadMetricsForScaling",
+            actions: vec!["cloudwatch:GetMetricData"],
+            resources: vec!["*".into()],
+        });
+    }
+    if statements.is_empty() {
+        return Ok(None);
+    }
+    render(
+        "keda-operator.json.j2",
+        KEDA_OPERATOR,
+        minijinja::context! { statements => minijinja::Value::from(minijinja::value::Serde(&statements)) },
+    )
+    .map(Some)
 }
 
 /// One canonical text form (sorted keys, no whitespace) for comparisons.
@@ -181,6 +224,34 @@ mod tests {
         let d = parse_returned("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap();
         assert_eq!(d["Version"], "2012-10-17");
         assert_eq!(parse_returned("{\"a\":1}").unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn keda_policy_has_only_what_triggers_need() {
+        assert_eq!(keda_operator(&KedaPermissions::default()).unwrap(), None);
+        let q = "arn:aws:sqs:us-west-2:123456789012:eksscale-demo-sqs-consumer".to_string();
+        let d = keda_operator(&KedaPermissions {
+            sqs_queue_arns: vec![q.clone()],
+            cloudwatch: false,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(d["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            d["Statement"][0]["Action"],
+            serde_json::json!(["sqs:GetQueueAttributes"])
+        );
+        assert_eq!(d["Statement"][0]["Resource"], serde_json::json!([q]));
+        let both = keda_operator(&KedaPermissions {
+            sqs_queue_arns: vec![q],
+            cloudwatch: true,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            both["Statement"][1]["Action"],
+            serde_json::json!(["cloudwatch:GetMetricData"])
+        );
     }
 
     #[test]

@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::aws::step::StepCtx;
 use crate::aws::tags::Tags;
 use crate::aws::{self, Aws};
+use crate::engine::step::StepCtx;
 use crate::engine::{Cancel, Done, EventSink, Step};
-use crate::plan::graph::TAG_EXPIRES;
+use crate::plan::graph::{CLUSTER, TAG_EXPIRES};
 use crate::plan::{Change, Kind, Node, Observed, Resolve, diff};
 use crate::spec::Spec;
 
@@ -261,7 +261,9 @@ async fn ensure(
         | Kind::AccessEntry
         | Kind::Addon
         | Kind::NodeGroup
-        | Kind::LogGroup => aws::eks::ensure(s, aws, &spec.name, node, obs, r).await,
+        | Kind::LogGroup
+        | Kind::PodIdentityAssociation
+        | Kind::SecurityGroupRule => aws::eks::ensure(s, aws, &spec.name, node, obs, r).await,
         other => bail!("{other} is not created by `up`"),
     }
 }
@@ -277,8 +279,14 @@ pub fn down_id(o: &Observed) -> String {
 /// One engine step per discovered resource, ordered by [`Kind::delete_after`].
 pub fn down_steps(ctx: &RunCtx, observed: &[Observed]) -> Vec<Step> {
     let mut items: Vec<Observed> = observed.to_vec();
-    // ENIs and security groups are swept per VPC when their turn comes.
-    items.retain(|o| !matches!(o.kind(), Kind::NetworkInterface | Kind::SecurityGroup));
+    // ENIs and security groups are swept per VPC when their turn comes; the
+    // KEDA ingress rule lives in the cluster security group, which EKS deletes.
+    items.retain(|o| {
+        !matches!(
+            o.kind(),
+            Kind::NetworkInterface | Kind::SecurityGroup | Kind::SecurityGroupRule
+        )
+    });
     let vpcs: Vec<String> = observed
         .iter()
         .filter(|o| o.kind() == Kind::Vpc)
@@ -335,6 +343,229 @@ async fn delete(s: &StepCtx, aws: &Aws, cluster: &str, o: &Observed) -> anyhow::
         | Kind::NodeGroup
         | Kind::PodIdentityAssociation
         | Kind::LogGroup => aws::eks::delete(s, aws, cluster, o).await,
-        Kind::SqsQueue => bail!("deleting SQS queues is not supported yet"),
+        Kind::SqsQueue | Kind::SecurityGroupRule => {
+            bail!("{} is not deleted by eksscale directly", o.kind())
+        }
     }
+}
+
+/// How the Kubernetes phase reaches the API.
+#[derive(Debug, Clone)]
+pub enum KubeAccess {
+    /// A kubeconfig given with `--kubeconfig` (tunnels, proxies, tests).
+    File {
+        path: std::path::PathBuf,
+        context: Option<String>,
+    },
+    /// The EKS endpoint, authenticated with `eksscale token`.
+    Eks,
+}
+
+impl KubeAccess {
+    /// The concrete target, once the cluster (if EKS) is known.
+    pub fn target(
+        &self,
+        cluster: &str,
+        region: &str,
+        r: &dyn Resolve,
+    ) -> anyhow::Result<crate::kube::Target> {
+        Ok(match self {
+            KubeAccess::File { path, context } => crate::kube::Target::File {
+                path: path.clone(),
+                context: context.clone(),
+            },
+            KubeAccess::Eks => {
+                let c = r.get(CLUSTER).context("the cluster does not exist yet")?;
+                let (Some(endpoint), Some(ca)) = (
+                    c.internal.get("endpoint"),
+                    c.internal.get("certificateAuthority"),
+                ) else {
+                    bail!("cluster {cluster} has no endpoint yet");
+                };
+                crate::kube::Target::Eks(crate::kube::eks_entry(
+                    &crate::kube::context_name(cluster, region),
+                    cluster,
+                    region,
+                    endpoint,
+                    ca,
+                ))
+            }
+        })
+    }
+}
+
+pub const KUBE_CONNECT: &str = "k8s/connect";
+pub const KUBECONFIG_STEP: &str = "kubeconfig";
+
+/// The Kubernetes phase of `up`: connect once the cluster and the identities
+/// KEDA needs exist, then apply `objects` (Deployments also wait for the node
+/// groups, since their pods need somewhere to run).
+pub fn kube_steps(
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    graph: &[Node],
+    access: &KubeAccess,
+    applier: &Arc<crate::kube::apply::Applier>,
+    objects: &[crate::kube::apply::Object],
+    outputs: &Outputs,
+) -> Vec<Step> {
+    let before: Vec<String> = graph
+        .iter()
+        .filter(|n| {
+            n.id == CLUSTER
+                || n.id == crate::plan::graph::KEDA_ROLE
+                || matches!(
+                    n.kind,
+                    Kind::AccessEntry | Kind::PodIdentityAssociation | Kind::SecurityGroupRule
+                )
+        })
+        .map(|n| n.id.clone())
+        .collect();
+    let nodegroups: Vec<String> = graph
+        .iter()
+        .filter(|n| n.kind == Kind::NodeGroup)
+        .map(|n| n.id.clone())
+        .collect();
+    let mut steps = Vec::new();
+    {
+        let (ctx, spec, access, applier, outputs) = (
+            ctx.clone(),
+            spec.clone(),
+            access.clone(),
+            applier.clone(),
+            outputs.clone(),
+        );
+        steps.push(Step {
+            id: KUBE_CONNECT.into(),
+            deps: before,
+            action: "connect".into(),
+            run: Box::new(move || {
+                Box::pin(async move {
+                    let s = ctx.step(KUBE_CONNECT);
+                    let target = access.target(&spec.name, &spec.region, &outputs)?;
+                    let client = crate::kube::client(&target).await?;
+                    // A new endpoint's DNS and a new access entry take a moment to work.
+                    let version = s
+                        .wait(
+                            "the Kubernetes API to answer",
+                            std::time::Duration::from_secs(5 * 60),
+                            std::time::Duration::from_secs(10),
+                            || async {
+                                Ok(match client.apiserver_version().await {
+                                    Ok(v) => crate::engine::wait::Poll::Ready(v.git_version),
+                                    Err(e) => crate::engine::wait::Poll::Pending(e.to_string()),
+                                })
+                            },
+                        )
+                        .await?;
+                    applier.connect(client);
+                    Ok(Done::with(
+                        crate::engine::Outcome::Unchanged,
+                        format!("Kubernetes {version}"),
+                    ))
+                })
+            }),
+        });
+    }
+    let mut applies = crate::kube::apply::apply_steps(
+        applier,
+        objects,
+        &[KUBE_CONNECT.to_string()],
+        &ctx.events,
+        &ctx.cancel,
+    );
+    for st in applies.iter_mut() {
+        if st.id.starts_with("k8s/Deployment/") {
+            st.deps.extend(nodegroups.iter().cloned());
+        }
+    }
+    steps.extend(applies);
+    steps
+}
+
+/// Writes the kubeconfig entry once the cluster is ACTIVE.
+pub fn kubeconfig_step(ctx: &RunCtx, spec: &Arc<Spec>, outputs: &Outputs) -> Step {
+    let (ctx, spec, outputs) = (ctx.clone(), spec.clone(), outputs.clone());
+    Step {
+        id: KUBECONFIG_STEP.into(),
+        deps: vec![CLUSTER.into()],
+        action: "write".into(),
+        run: Box::new(move || {
+            Box::pin(async move {
+                let crate::kube::Target::Eks(entry) =
+                    KubeAccess::Eks.target(&spec.name, &spec.region, &outputs)?
+                else {
+                    unreachable!("EKS access gives an EKS target")
+                };
+                let path = crate::kube::kubeconfig::default_path()?;
+                let before = std::fs::read_to_string(&path).ok();
+                crate::kube::kubeconfig::update(&path, &entry)?;
+                let after = std::fs::read_to_string(&path).ok();
+                let outcome = if before == after {
+                    crate::engine::Outcome::Unchanged
+                } else {
+                    crate::engine::Outcome::Updated
+                };
+                Ok(Done::with(
+                    outcome,
+                    format!("context {} in {}", entry.name, path.display()),
+                ))
+            })
+        }),
+    }
+}
+
+/// `down`'s Kubernetes phase: delete every object eksscale labelled for the
+/// cluster (ScaledObjects first so their HPAs go, then KEDA, CRDs last).
+/// Returns `None` when the API cannot be reached; deleting the cluster
+/// removes the objects anyway, so `down` goes on.
+pub async fn kube_cleanup(
+    ctx: &RunCtx,
+    region: &str,
+    access: &KubeAccess,
+    observed: &[Observed],
+    concurrency: usize,
+) -> anyhow::Result<Option<crate::engine::RunReport>> {
+    let world = by_key(observed);
+    let reachable = async {
+        let target = access.target(&ctx.cluster, region, &world)?;
+        let client = crate::kube::client(&target).await?;
+        client.apiserver_version().await?;
+        let applier = Arc::new(crate::kube::apply::Applier::new(
+            &ctx.cluster,
+            false,
+            std::time::Duration::from_secs(5 * 60),
+        ));
+        applier.connect(client);
+        let owned = applier.find_owned().await?;
+        anyhow::Ok((applier, owned))
+    };
+    let (applier, owned) = match tokio::time::timeout(std::time::Duration::from_secs(60), reachable)
+        .await
+    {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            ctx.events.warn(format!(
+                "cannot reach the Kubernetes API ({e:#}); skipping the Kubernetes cleanup (deleting the cluster removes those objects)"
+            ));
+            return Ok(None);
+        }
+        Err(_) => {
+            ctx.events.warn(
+                "the Kubernetes API did not answer within 60s; skipping the Kubernetes cleanup",
+            );
+            return Ok(None);
+        }
+    };
+    if owned.is_empty() {
+        return Ok(None);
+    }
+    ctx.events.info(format!(
+        "deleting {} Kubernetes objects eksscale applied",
+        owned.len()
+    ));
+    let steps = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    Ok(Some(
+        crate::engine::execute(steps, concurrency, &ctx.events, &ctx.cancel).await?,
+    ))
 }

@@ -88,8 +88,42 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<u8> {
         "eksscale down: deleting {} resources of cluster {name} in {region}",
         found.len()
     ));
+    let cluster_active = found
+        .iter()
+        .any(|o| o.kind() == crate::plan::Kind::EksCluster && o.state.as_deref() == Some("ACTIVE"));
+    let access = match &g.kubeconfig {
+        Some(path) => Some(resources::KubeAccess::File {
+            path: path.clone(),
+            context: g.context.clone(),
+        }),
+        None if cluster_active => Some(resources::KubeAccess::Eks),
+        None => None,
+    };
+    let mut kube_report = None;
+    if let Some(access) = access {
+        kube_report =
+            resources::kube_cleanup(&ctx, &region, &access, &found, usize::from(g.concurrency))
+                .await?;
+    }
+    // Best effort: whatever is left in Kubernetes goes with the cluster, and
+    // stopping here would leave billable AWS resources behind.
+    if let Some(k) = &kube_report {
+        for (id, err) in k.failed() {
+            events.warn(format!(
+                "{id}: {err}; continuing, deleting the cluster removes it"
+            ));
+        }
+    }
     let steps = resources::down_steps(&ctx, &found);
-    let report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
+    let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
+    if let Some(k) = kube_report {
+        report.interrupted |= k.interrupted;
+        report.steps.extend(
+            k.steps
+                .into_iter()
+                .filter(|(_, s)| matches!(s, engine::StepStatus::Done { .. })),
+        );
+    }
     events.info("checking that nothing is left");
     let remaining = resources::discover_cluster(&aws, &name).await?;
     drop(ctx);

@@ -5,8 +5,10 @@
 
 pub mod down;
 pub mod init;
+pub mod kubeconfig;
 pub mod plan;
 pub mod status;
+pub mod token;
 pub mod up;
 
 use std::io::IsTerminal;
@@ -53,6 +55,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Up(a) => up::run(&g, a).await,
         Command::Status(a) => status::run(&g, a).await,
         Command::Down(a) => down::run(&g, a).await,
+        Command::Kubeconfig(a) => kubeconfig::run(&g, a).await,
+        Command::Token(a) => token::run(a).await,
     }
 }
 
@@ -90,7 +94,7 @@ pub async fn target(g: &Global, t: &TargetArgs) -> anyhow::Result<(String, Strin
     Ok((name, region))
 }
 
-fn check_identity(name: &str, region: &str) -> anyhow::Result<()> {
+pub fn check_identity(name: &str, region: &str) -> anyhow::Result<()> {
     if !config::validate::is_eks_name(name) || name.len() > config::validate::CLUSTER_NAME_MAX {
         return Err(usage(format!(
             "--name {name:?} is not a valid EKS cluster name (starts with a letter or digit; letters, digits, '-' and '_'; at most 100 characters)"

@@ -46,8 +46,26 @@ fn counts(r: &RunReport) -> Counts {
     }
 }
 
-pub async fn run(g: &Global, _a: UpArgs) -> anyhow::Result<u8> {
+pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
     let p = super::plan::prepare(g).await?;
+    // Everything that can fail without AWS is done before the first change.
+    let keda = if p.spec.keda.enabled {
+        let role_arn = format!(
+            "arn:{}:iam::{}:role/eksscale/{}",
+            crate::plan::graph::partition(&p.spec.region),
+            p.account,
+            p.spec.role_name("keda-operator")
+        );
+        let dir = g
+            .file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let (objects, origin) = crate::keda::objects(&p.spec.keda, &dir, &role_arn).await?;
+        Some((objects, origin))
+    } else {
+        None
+    };
     let refused = p.plan.refused();
     if !refused.is_empty() {
         let list: Vec<String> = refused
@@ -94,7 +112,32 @@ pub async fn run(g: &Global, _a: UpArgs) -> anyhow::Result<u8> {
         p.plan.deletions.len()
     ));
     let outputs = Outputs::seeded(&p.observed);
-    let steps = resources::up_steps(&ctx, &p.spec, &p.graph, &p.observed, &outputs);
+    let mut steps = resources::up_steps(&ctx, &p.spec, &p.graph, &p.observed, &outputs);
+    if !a.no_kubeconfig {
+        steps.push(resources::kubeconfig_step(&ctx, &p.spec, &outputs));
+    }
+    if let Some((objects, origin)) = &keda {
+        events.info(format!(
+            "KEDA {}: {} objects from {origin}",
+            p.spec.keda.version,
+            objects.len()
+        ));
+        let access = match &g.kubeconfig {
+            Some(path) => resources::KubeAccess::File {
+                path: path.clone(),
+                context: g.context.clone(),
+            },
+            None => resources::KubeAccess::Eks,
+        };
+        let applier = std::sync::Arc::new(crate::kube::apply::Applier::new(
+            &p.spec.name,
+            a.force_conflicts,
+            a.kube_timeout,
+        ));
+        steps.extend(resources::kube_steps(
+            &ctx, &p.spec, &p.graph, &access, &applier, objects, &outputs,
+        ));
+    }
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
 
     if report.is_success() && !p.plan.deletions.is_empty() {

@@ -21,6 +21,12 @@ pub const LOG_GROUP: &str = "log-group";
 /// Days CloudWatch keeps control-plane logs (EKS itself never expires them).
 pub const LOG_RETENTION_DAYS: i32 = 90;
 pub const CLUSTER_ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
+pub const KEDA_ROLE: &str = "iam-role/keda-operator";
+pub const KEDA_POD_IDENTITY: &str = "pod-identity/keda/keda-operator";
+pub const KEDA_SG_RULE: &str = "security-group-rule/control-plane-to-keda";
+/// The KEDA metrics API server (6443) and admission webhooks (9443) listen
+/// on these ports on the nodes; the control plane must reach them.
+pub const KEDA_PORTS: [i32; 2] = [6443, 9443];
 
 /// What a node needs to be created, beyond its comparable attributes.
 #[derive(Debug, Clone)]
@@ -57,6 +63,16 @@ pub enum NodeSpec {
     },
     Addon(AddonSpec),
     NodeGroup(NodeGroupNodeSpec),
+    PodIdentity {
+        namespace: String,
+        service_account: String,
+        role: String,
+    },
+    /// Ingress on the cluster security group from itself on these TCP ports.
+    SecurityGroupRule {
+        ports: Vec<i32>,
+        description: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -236,7 +252,113 @@ pub fn build(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
     let mut nodes = network(spec, zones);
     nodes.extend(iam(spec));
     nodes.extend(eks(spec, zones, inputs));
+    if spec.keda.enabled {
+        nodes.extend(keda(spec, inputs));
+    }
     nodes
+}
+
+/// Queues the configured samples scale on (`eksscale-<cluster>-<sample>`).
+pub fn sample_queue_arns(spec: &Spec, account: &str) -> Vec<String> {
+    spec.samples
+        .iter()
+        .filter(|s| s.as_str() == "sqs-consumer")
+        .map(|s| {
+            format!(
+                "arn:{}:sqs:{}:{account}:{}",
+                partition(&spec.region),
+                spec.region,
+                sample_queue_name(&spec.name, s)
+            )
+        })
+        .collect()
+}
+
+/// SQS queue names allow 80 characters; long cluster names are hashed.
+pub fn sample_queue_name(cluster: &str, sample: &str) -> String {
+    let full = format!("eksscale-{cluster}-{sample}");
+    if full.len() <= 80 {
+        full
+    } else {
+        let room = 80 - "eksscale--".len() - 9 - sample.len();
+        let head: String = cluster.chars().take(room).collect();
+        format!(
+            "eksscale-{head}-{}-{sample}",
+            crate::spec::short_hash(cluster)
+        )
+    }
+}
+
+/// The KEDA operator's AWS identity and the network path KEDA needs.
+fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
+    use crate::spec::KedaIdentity;
+    let permissions = crate::policy::KedaPermissions {
+        sqs_queue_arns: sample_queue_arns(spec, &inputs.account),
+        cloudwatch: false,
+    };
+    let inline = crate::policy::keda_operator(&permissions)
+        .expect("the KEDA policy template renders")
+        .map(|doc| vec![("keda-scalers".to_string(), doc)])
+        .unwrap_or_default();
+    let trust = match spec.keda.identity {
+        KedaIdentity::Irsa => Trust::Irsa {
+            namespace: "keda".into(),
+            service_account: "keda-operator".into(),
+        },
+        KedaIdentity::PodIdentity => Trust::PodIdentity {
+            account: inputs.account.clone(),
+        },
+    };
+    let mut out = vec![role_node(
+        spec,
+        "keda-operator",
+        RoleSpec {
+            name: spec.role_name("keda-operator"),
+            description: format!("KEDA operator of cluster {} (eksscale)", spec.name),
+            trust,
+            managed: Vec::new(),
+            inline,
+        },
+    )];
+    if spec.keda.identity == KedaIdentity::PodIdentity {
+        out.push(
+            Node::new(
+                KEDA_POD_IDENTITY,
+                Kind::PodIdentityAssociation,
+                NodeSpec::PodIdentity {
+                    namespace: "keda".into(),
+                    service_account: "keda-operator".into(),
+                    role: KEDA_ROLE.into(),
+                },
+            )
+            .dep(CLUSTER)
+            .dep(KEDA_ROLE)
+            .dep(addon_id("eks-pod-identity-agent"))
+            .fixed("namespace", lit("keda"))
+            .fixed("serviceAccount", lit("keda-operator"))
+            .mutable(
+                "roleArn",
+                Value::Computed(Arc::new(|r: &dyn Resolve| r.arn_of(KEDA_ROLE))),
+            )
+            .tagged(base_tags(spec, KEDA_POD_IDENTITY)),
+        );
+    }
+    out.push(
+        Node::new(
+            KEDA_SG_RULE,
+            Kind::SecurityGroupRule,
+            NodeSpec::SecurityGroupRule {
+                ports: KEDA_PORTS.to_vec(),
+                description: "eksscale: control plane to KEDA metrics API (6443) and admission webhooks (9443)".into(),
+            },
+        )
+        .dep(CLUSTER)
+        .mutable(
+            "allowedTcpPorts",
+            lit(KEDA_PORTS.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")),
+        ),
+    );
+    out
 }
 
 fn lit(s: impl Into<String>) -> Value {

@@ -45,6 +45,8 @@ pub enum Kind {
     /// Non-default security groups left in the VPC (by Kubernetes or EKS).
     SecurityGroup,
     SqsQueue,
+    /// The ingress rule letting the control plane reach KEDA on the nodes.
+    SecurityGroupRule,
 }
 
 impl Kind {
@@ -69,6 +71,7 @@ impl Kind {
             Kind::NetworkInterface => "network-interface",
             Kind::SecurityGroup => "security-group",
             Kind::SqsQueue => "sqs-queue",
+            Kind::SecurityGroupRule => "security-group-rule",
         }
     }
 
@@ -77,7 +80,7 @@ impl Kind {
     pub fn delete_after(self) -> &'static [Kind] {
         use Kind::*;
         match self {
-            NodeGroup | ClassicLoadBalancer | LoadBalancer | SqsQueue => &[],
+            NodeGroup | ClassicLoadBalancer | LoadBalancer | SqsQueue | SecurityGroupRule => &[],
             Addon | AccessEntry | PodIdentityAssociation => &[NodeGroup],
             EksCluster => &[NodeGroup, Addon, AccessEntry, PodIdentityAssociation],
             OidcProvider | LogGroup => &[EksCluster],

@@ -1,0 +1,354 @@
+//! KEDA, the Kubernetes Event-Driven Autoscaler: where its release manifest
+//! comes from, and how eksscale adapts it before applying it. The edits are
+//! typed (the objects are parsed into k8s-openapi types and changed field by
+//! field), never text substitution.
+//!
+//! - Source: `spec.keda.manifest` (local path or URL, for air-gapped installs
+//!   and mirrors), else the official release asset, downloaded once and
+//!   cached under the user's cache directory with its sha256, which is checked
+//!   on every later use.
+//! - Identity: with IRSA the `keda/keda-operator` service account is annotated
+//!   with the operator role; with Pod Identity an EKS association (an AWS
+//!   resource in the graph) does the same job.
+//! - High availability: `operatorReplicas` operator replicas (leader election,
+//!   a warm standby), zone and host topology spread for the operator, the
+//!   metrics API server and the admission webhooks, and a PodDisruptionBudget
+//!   for every Deployment with more than one replica.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ServiceAccount, TopologySpreadConstraint};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use crate::kube::apply::{Object, parse_manifests};
+use crate::spec::{KedaIdentity, KedaSpec};
+
+pub const NAMESPACE: &str = "keda";
+pub const OPERATOR: &str = "keda-operator";
+pub const METRICS_SERVER: &str = "keda-metrics-apiserver";
+pub const WEBHOOKS: &str = "keda-admission";
+/// Shown wherever the operator role ARN is not known yet (render before `up`).
+pub const ROLE_PLACEHOLDER: &str =
+    "EKSSCALE-PLACEHOLDER(keda-operator role ARN, known after eksscale up)";
+
+pub fn release_url(version: &str) -> String {
+    format!("https://github.com/kedacore/keda/releases/download/v{version}/keda-{version}.yaml")
+}
+
+/// Where the downloaded release manifest is cached.
+pub fn cache_path(version: &str) -> anyhow::Result<PathBuf> {
+    let base = dirs::cache_dir()
+        .context("no cache directory for this user; set spec.keda.manifest to a local file")?;
+    Ok(base
+        .join("eksscale")
+        .join("keda")
+        .join(version)
+        .join(format!("keda-{version}.yaml")))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The manifest text and a description of where it came from.
+pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result<(String, String)> {
+    if let Some(m) = &spec.manifest {
+        if m.starts_with("https://") || m.starts_with("http://") {
+            let text = download(m)
+                .await
+                .with_context(|| format!("downloading spec.keda.manifest {m}"))?;
+            return Ok((text, m.clone()));
+        }
+        let path = if Path::new(m).is_absolute() {
+            PathBuf::from(m)
+        } else {
+            config_dir.join(m)
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading spec.keda.manifest {}", path.display()))?;
+        return Ok((text, path.display().to_string()));
+    }
+    let path = cache_path(&spec.version)?;
+    let sum_path = path.with_extension("yaml.sha256");
+    if path.exists() {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let recorded = std::fs::read_to_string(&sum_path).unwrap_or_default();
+        let actual = sha256_hex(&bytes);
+        if recorded.trim() != actual {
+            bail!(
+                "the cached KEDA manifest {} does not match its recorded sha256 ({}); delete it to download it again",
+                path.display(),
+                sum_path.display()
+            );
+        }
+        return Ok((
+            String::from_utf8(bytes)?,
+            format!("{} (cached)", path.display()),
+        ));
+    }
+    let url = release_url(&spec.version);
+    let text = download(&url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot download the KEDA {v} manifest from {url}: {e:#}\nOffline or air-gapped? Set spec.keda.manifest to a local copy of keda-{v}.yaml (or a mirror URL).",
+            v = spec.version
+        )
+    })?;
+    let dir = path.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&sum_path, format!("{}\n", sha256_hex(text.as_bytes())))?;
+    Ok((text, url))
+}
+
+async fn download(url: &str) -> anyhow::Result<String> {
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(resp.text().await?)
+}
+
+/// Values the customisation needs.
+#[derive(Debug, Clone)]
+pub struct Customize {
+    pub identity: KedaIdentity,
+    /// The operator role ARN, or [`ROLE_PLACEHOLDER`].
+    pub role_arn: String,
+    pub operator_replicas: i32,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(o: &Object) -> anyhow::Result<T> {
+    serde_json::from_value(o.value.clone())
+        .with_context(|| format!("{} does not match its Kubernetes schema", o.id()))
+}
+
+fn store<T: serde::Serialize>(o: &mut Object, v: &T) -> anyhow::Result<()> {
+    o.value = serde_json::to_value(v)?;
+    Ok(())
+}
+
+fn spread(selector: &LabelSelector) -> Vec<TopologySpreadConstraint> {
+    ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        .iter()
+        .map(|key| TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: key.to_string(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(selector.clone()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Adapts the release objects: identity, replicas, spread, PDBs.
+pub fn customize(mut objects: Vec<Object>, c: &Customize) -> anyhow::Result<Vec<Object>> {
+    let find = |objs: &[Object], kind: &str, name: &str| {
+        objs.iter().position(|o| {
+            o.kind() == kind && o.name == name && o.namespace.as_deref() == Some(NAMESPACE)
+        })
+    };
+    for (kind, name) in [
+        ("ServiceAccount", OPERATOR),
+        ("Deployment", OPERATOR),
+        ("Deployment", METRICS_SERVER),
+        ("Deployment", WEBHOOKS),
+    ] {
+        if find(&objects, kind, name).is_none() {
+            bail!(
+                "the manifest has no {kind} {NAMESPACE}/{name}: it does not look like a KEDA release manifest"
+            );
+        }
+    }
+
+    let i = find(&objects, "ServiceAccount", OPERATOR).expect("checked above");
+    let mut sa: ServiceAccount = typed(&objects[i])?;
+    if c.identity == KedaIdentity::Irsa {
+        let ann = sa.metadata.annotations.get_or_insert_with(Default::default);
+        ann.insert("eks.amazonaws.com/role-arn".into(), c.role_arn.clone());
+        ann.insert(
+            "eks.amazonaws.com/sts-regional-endpoints".into(),
+            "true".into(),
+        );
+    }
+    store(&mut objects[i], &sa)?;
+
+    let mut pdbs = Vec::new();
+    for name in [OPERATOR, METRICS_SERVER, WEBHOOKS] {
+        let i = find(&objects, "Deployment", name).expect("checked above");
+        let mut d: Deployment = typed(&objects[i])?;
+        let spec = d
+            .spec
+            .as_mut()
+            .with_context(|| format!("Deployment {name} has no spec"))?;
+        if name == OPERATOR {
+            spec.replicas = Some(c.operator_replicas);
+        }
+        let selector = spec.selector.clone();
+        let pod = spec
+            .template
+            .spec
+            .as_mut()
+            .with_context(|| format!("Deployment {name} has no pod spec"))?;
+        pod.topology_spread_constraints = Some(spread(&selector));
+        if spec.replicas.unwrap_or(1) > 1 {
+            pdbs.push(PodDisruptionBudget {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(NAMESPACE.to_string()),
+                    labels: d.metadata.labels.clone(),
+                    ..Default::default()
+                },
+                spec: Some(PodDisruptionBudgetSpec {
+                    min_available: Some(IntOrString::Int(1)),
+                    selector: Some(selector),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        store(&mut objects[i], &d)?;
+    }
+    for pdb in pdbs {
+        let mut v = serde_json::to_value(&pdb)?;
+        v["apiVersion"] = "policy/v1".into();
+        v["kind"] = "PodDisruptionBudget".into();
+        objects.push(Object::from_value(v)?);
+    }
+    Ok(objects)
+}
+
+/// Loads, parses and customises: exactly what `up` applies.
+pub async fn objects(
+    spec: &KedaSpec,
+    config_dir: &Path,
+    role_arn: &str,
+) -> anyhow::Result<(Vec<Object>, String)> {
+    let (text, origin) = load_manifest(spec, config_dir).await?;
+    let parsed = parse_manifests(&text)
+        .with_context(|| format!("parsing the KEDA manifest from {origin}"))?;
+    let objects = customize(
+        parsed,
+        &Customize {
+            identity: spec.identity,
+            role_arn: role_arn.to_string(),
+            operator_replicas: spec.operator_replicas,
+        },
+    )?;
+    Ok((objects, origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn shared_manifest() -> String {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/keda/2.20.2/keda-2.20.2.yaml"
+        )
+        .to_string()
+    }
+
+    fn spec(identity: KedaIdentity, replicas: i32) -> KedaSpec {
+        KedaSpec {
+            enabled: true,
+            version: "2.20.2".into(),
+            identity,
+            operator_replicas: replicas,
+            manifest: Some(shared_manifest()),
+            installer: crate::spec::KedaInstaller::Manifest,
+        }
+    }
+
+    fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Object {
+        objs.iter()
+            .find(|o| o.kind() == kind && o.name == name)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn irsa_customisation() {
+        let role = "arn:aws:iam::123456789012:role/eksscale/eksscale-demo-keda-operator";
+        let (objs, _) = objects(&spec(KedaIdentity::Irsa, 2), Path::new("/"), role)
+            .await
+            .unwrap();
+        assert_eq!(objs.len(), 25, "24 upstream objects plus one PDB");
+        let sa = &get(&objs, "ServiceAccount", OPERATOR).value;
+        assert_eq!(
+            sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+            role
+        );
+        assert_eq!(
+            sa["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"],
+            "true"
+        );
+        let op = &get(&objs, "Deployment", OPERATOR).value;
+        assert_eq!(op["spec"]["replicas"], 2);
+        for name in [OPERATOR, METRICS_SERVER, WEBHOOKS] {
+            let d = &get(&objs, "Deployment", name).value;
+            let tsc = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+                .as_array()
+                .unwrap();
+            let keys: Vec<&str> = tsc
+                .iter()
+                .map(|t| t["topologyKey"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                keys,
+                ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
+                "{name}"
+            );
+            assert!(
+                tsc.iter()
+                    .all(|t| t["maxSkew"] == 1 && t["whenUnsatisfiable"] == "ScheduleAnyway")
+            );
+            assert_eq!(
+                tsc[0]["labelSelector"], d["spec"]["selector"],
+                "{name} spreads its own pods"
+            );
+        }
+        let pdb = &get(&objs, "PodDisruptionBudget", OPERATOR).value;
+        assert_eq!(pdb["spec"]["minAvailable"], 1);
+        assert_eq!(pdb["spec"]["selector"], op["spec"]["selector"]);
+    }
+
+    #[tokio::test]
+    async fn pod_identity_leaves_the_service_account_alone_and_one_replica_has_no_pdb() {
+        let (objs, _) = objects(
+            &spec(KedaIdentity::PodIdentity, 1),
+            Path::new("/"),
+            ROLE_PLACEHOLDER,
+        )
+        .await
+        .unwrap();
+        let sa = &get(&objs, "ServiceAccount", OPERATOR).value;
+        assert!(
+            sa["metadata"]["annotations"]
+                .get("eks.amazonaws.com/role-arn")
+                .is_none()
+        );
+        assert!(!objs.iter().any(|o| o.kind() == "PodDisruptionBudget"));
+    }
+
+    #[tokio::test]
+    async fn a_manifest_that_is_not_keda_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("not-keda.yaml");
+        std::fs::write(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").unwrap();
+        let mut s = spec(KedaIdentity::Irsa, 2);
+        s.manifest = Some("not-keda.yaml".into());
+        let err = objects(&s, dir.path(), "x").await.unwrap_err().to_string();
+        assert!(
+            err.contains("does not look like a KEDA release manifest"),
+            "{err}"
+        );
+    }
+}
