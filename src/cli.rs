@@ -130,6 +130,20 @@ pub enum Command {
         after_help = "Examples:\n  eksscale token --name demo --region us-west-2\n  eksscale token --name demo | jq -r .status.token"
     )]
     Token(TokenArgs),
+
+    /// Write the Kubernetes manifests `up` would apply.
+    #[command(
+        long_about = "Write exactly what `up` would apply to Kubernetes (the customised KEDA install), one file per object under --out DIR, or a YAML stream on stdout. Works without a cluster: values that are not known yet (such as the KEDA role ARN before the role exists) are clearly marked placeholders, real values once they exist.",
+        after_help = "Examples:\n  eksscale render > keda.yaml\n  eksscale render --out manifests/\n  eksscale render | kubectl apply --dry-run=server -f -"
+    )]
+    Render(RenderArgs),
+
+    /// Print the IAM policies of every role eksscale creates.
+    #[command(
+        long_about = "Print, for every IAM role the config implies, its trust policy, the AWS managed policies attached and the inline permissions, as `up` would create them now. Review them before the first `up`, or hand them to a security team. Values only known after `up` are marked placeholders.",
+        after_help = "Examples:\n  eksscale policy\n  eksscale policy --role keda-operator -o json | jq '.[0].inline_policies'"
+    )]
+    Policy(PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +192,20 @@ pub struct KubeconfigArgs {
     /// Name for the cluster, user and context (default: eksscale-<region>-<name>).
     #[arg(long)]
     pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory to write one file per object into (default: a YAML stream on stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Only this role: cluster, node, vpc-cni or keda-operator.
+    #[arg(long)]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Args)]

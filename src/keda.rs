@@ -264,7 +264,6 @@ mod tests {
             identity,
             operator_replicas: replicas,
             manifest: Some(shared_manifest()),
-            installer: crate::spec::KedaInstaller::Manifest,
         }
     }
 

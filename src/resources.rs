@@ -71,9 +71,6 @@ impl Outputs {
             .expect("outputs lock")
             .insert(key.to_string(), o);
     }
-    pub fn snapshot(&self) -> BTreeMap<String, Observed> {
-        self.0.read().expect("outputs lock").clone()
-    }
 }
 
 impl Resolve for Outputs {
@@ -162,8 +159,11 @@ pub fn plan(graph: &[Node], observed: &[Observed]) -> Plan {
             }
         })
         .collect();
+    // The KEDA ingress rule is a property of the cluster security group (EKS's,
+    // deleted with the cluster): observed for the plan, never pruned.
     let deletions = observed
         .iter()
+        .filter(|o| o.kind() != Kind::SecurityGroupRule)
         .filter(|o| o.key.as_deref().is_some_and(|k| !wanted.contains(k)))
         .cloned()
         .collect();
@@ -343,7 +343,7 @@ async fn delete(s: &StepCtx, aws: &Aws, cluster: &str, o: &Observed) -> anyhow::
         | Kind::NodeGroup
         | Kind::PodIdentityAssociation
         | Kind::LogGroup => aws::eks::delete(s, aws, cluster, o).await,
-        Kind::SqsQueue | Kind::SecurityGroupRule => {
+        Kind::SecurityGroupRule => {
             bail!("{} is not deleted by eksscale directly", o.kind())
         }
     }
@@ -484,8 +484,8 @@ pub fn kube_steps(
 }
 
 /// Writes the kubeconfig entry once the cluster is ACTIVE.
-pub fn kubeconfig_step(ctx: &RunCtx, spec: &Arc<Spec>, outputs: &Outputs) -> Step {
-    let (ctx, spec, outputs) = (ctx.clone(), spec.clone(), outputs.clone());
+pub fn kubeconfig_step(spec: &Arc<Spec>, outputs: &Outputs) -> Step {
+    let (spec, outputs) = (spec.clone(), outputs.clone());
     Step {
         id: KUBECONFIG_STEP.into(),
         deps: vec![CLUSTER.into()],

@@ -165,6 +165,12 @@ pub async fn read_cluster(aws: &Aws, name: &str) -> anyhow::Result<Option<Observ
             internal.insert("health".into(), text);
         }
     }
+    // Shown by `status` (not compared: the graph does not ask for them).
+    for k in ["endpoint", "issuer"] {
+        if let Some(v) = o.internal.get(k).cloned() {
+            o.attrs.insert(k.to_string(), v);
+        }
+    }
     Ok(Some(o))
 }
 
@@ -1612,7 +1618,7 @@ async fn ensure_sg_rule(
     r: &dyn Resolve,
     change: &Change,
 ) -> anyhow::Result<(Done, Observed)> {
-    if matches!(change, Change::NoChange) {
+    if matches!(change, Change::Unchanged) {
         return Ok((Done::new(Outcome::Unchanged), obs.cloned().expect("exists")));
     }
     let sg = r

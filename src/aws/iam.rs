@@ -206,7 +206,7 @@ pub async fn ensure(
             let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
             Ok((Done::with(Outcome::Updated, fields.join(", ")), o))
         }
-        Change::NoChange => Ok((
+        Change::Unchanged => Ok((
             Done::new(Outcome::Unchanged),
             obs.cloned().expect("no change means it exists"),
         )),

@@ -119,7 +119,6 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub sts: aws_sdk_sts::Client,
     pub calls: CallCounter,
 }
@@ -154,7 +153,6 @@ impl Aws {
             logs: client!(aws_sdk_cloudwatchlogs),
             elb: client!(aws_sdk_elasticloadbalancing),
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
-            sqs: client!(aws_sdk_sqs),
             sts: client!(aws_sdk_sts),
             sdk,
             calls,

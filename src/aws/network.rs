@@ -336,7 +336,7 @@ pub async fn ensure(
             let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
             Ok((Done::with(Outcome::Updated, fields.join(", ")), o))
         }
-        (Change::NoChange, Some(obs)) => {
+        (Change::Unchanged, Some(obs)) => {
             if node.kind == Kind::NatGateway && obs.state.as_deref() != Some("available") {
                 wait_nat_available(s, aws, &obs.id).await?;
             }

@@ -7,6 +7,8 @@ pub mod down;
 pub mod init;
 pub mod kubeconfig;
 pub mod plan;
+pub mod policy;
+pub mod render;
 pub mod status;
 pub mod token;
 pub mod up;
@@ -57,6 +59,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Down(a) => down::run(&g, a).await,
         Command::Kubeconfig(a) => kubeconfig::run(&g, a).await,
         Command::Token(a) => token::run(a).await,
+        Command::Render(a) => render::run(&g, a).await,
+        Command::Policy(a) => policy::run(&g, a).await,
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
     let outputs = Outputs::seeded(&p.observed);
     let mut steps = resources::up_steps(&ctx, &p.spec, &p.graph, &p.observed, &outputs);
     if !a.no_kubeconfig {
-        steps.push(resources::kubeconfig_step(&ctx, &p.spec, &outputs));
+        steps.push(resources::kubeconfig_step(&p.spec, &outputs));
     }
     if let Some((objects, origin)) = &keda {
         events.info(format!(

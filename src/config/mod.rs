@@ -8,7 +8,7 @@ pub mod starter;
 pub mod validate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::spec::Spec;
 use spans::SpanIndex;
@@ -58,7 +58,6 @@ fn render_all(d: &[Diagnostic]) -> String {
 /// A usable config: the resolved spec plus warnings worth printing.
 #[derive(Debug)]
 pub struct Loaded {
-    pub path: PathBuf,
     pub spec: Spec,
     pub warnings: Vec<Diagnostic>,
 }
@@ -116,7 +115,6 @@ pub fn parse(
     };
     match validate::validate(&parsed, region_fallback) {
         Ok((spec, warnings)) => Ok(Loaded {
-            path: PathBuf::from(file),
             spec,
             warnings: warnings
                 .into_iter()

@@ -178,16 +178,6 @@ pub enum NatMode {
     None,
 }
 
-impl NatMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NatMode::Single => "single",
-            NatMode::PerZone => "perZone",
-            NatMode::None => "none",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndpointFile {
@@ -356,14 +346,6 @@ impl TaintEffect {
             TaintEffect::NoExecute => "NO_EXECUTE",
         }
     }
-    pub fn from_eks_api(s: &str) -> Option<Self> {
-        match s {
-            "NO_SCHEDULE" => Some(TaintEffect::NoSchedule),
-            "PREFER_NO_SCHEDULE" => Some(TaintEffect::PreferNoSchedule),
-            "NO_EXECUTE" => Some(TaintEffect::NoExecute),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -379,8 +361,6 @@ pub struct KedaFile {
     pub operator_replicas: i64,
     #[serde(default)]
     pub manifest: Option<String>,
-    #[serde(default)]
-    pub installer: KedaInstaller,
 }
 
 impl Default for KedaFile {
@@ -391,7 +371,6 @@ impl Default for KedaFile {
             identity: KedaIdentity::default(),
             operator_replicas: default_operator_replicas(),
             manifest: None,
-            installer: KedaInstaller::default(),
         }
     }
 }
@@ -409,14 +388,4 @@ pub enum KedaIdentity {
     #[default]
     Irsa,
     PodIdentity,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum KedaInstaller {
-    /// Server-side apply of the customised release manifest (no extra tools).
-    #[default]
-    Manifest,
-    /// `helm upgrade --install` with generated values (needs `helm` on PATH).
-    Helm,
 }

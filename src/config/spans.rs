@@ -4,7 +4,7 @@
 //! serde-saphyr records locations through its `Spanned<T>` wrapper; we
 //! deserialize the document once into a small spanned tree and flatten it into
 //! a map from dotted paths (`spec.nodeGroups[0].minSize`) to the location of
-//! the value (and of its key).
+//! the value.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,7 +32,6 @@ impl From<Location> for Pos {
 #[derive(Debug, Default)]
 pub struct SpanIndex {
     values: HashMap<String, Pos>,
-    keys: HashMap<String, Pos>,
 }
 
 impl SpanIndex {
@@ -56,7 +55,6 @@ impl SpanIndex {
                     } else {
                         format!("{path}.{}", key.value)
                     };
-                    self.keys.insert(child.clone(), key.referenced.into());
                     self.walk(child, value);
                 }
             }
@@ -82,11 +80,6 @@ impl SpanIndex {
                 None => return self.values.get("").copied(),
             }
         }
-    }
-
-    /// Location of the key that introduces `path` (for "unknown field" style reports).
-    pub fn locate_key(&self, path: &str) -> Option<Pos> {
-        self.keys.get(path).copied().or_else(|| self.locate(path))
     }
 }
 
@@ -211,10 +204,6 @@ mod tests {
                 line: 8,
                 column: 16
             })
-        );
-        assert_eq!(
-            idx.locate_key("spec.vpc.zones"),
-            Some(Pos { line: 5, column: 5 })
         );
         // Not in the file: the nearest ancestor that is.
         assert_eq!(idx.locate("spec.vpc.cidr"), idx.locate("spec.vpc"));

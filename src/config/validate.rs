@@ -56,12 +56,12 @@ pub const NODEGROUP_NAME_MAX: usize = 63;
 /// EC2 allows 50 tags per resource; eksscale uses up to 8 of its own.
 pub const USER_TAGS_MAX: usize = 40;
 
+/// A usable spec with its warnings, or every problem (with the warnings).
+pub type Validated = Result<(Spec, Vec<Warning>), (Vec<Problem>, Vec<Warning>)>;
+
 /// Validates a parsed file. `region_fallback` is the region from the AWS SDK
 /// chain (`AWS_REGION`, profile), used when `metadata.region` is absent.
-pub fn validate(
-    file: &ConfigFile,
-    region_fallback: Option<String>,
-) -> Result<(Spec, Vec<Warning>), (Vec<Problem>, Vec<Warning>)> {
+pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated {
     let mut c = Checker::default();
 
     if file.api_version != API_VERSION {
@@ -566,7 +566,6 @@ pub fn validate(
             identity: k.identity,
             operator_replicas: clamp_i32(k.operator_replicas),
             manifest: k.manifest.clone(),
-            installer: k.installer,
         },
         samples: s.samples.clone(),
         ttl,

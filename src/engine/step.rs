@@ -23,11 +23,6 @@ impl StepCtx {
         }
     }
 
-    /// A context that reports nowhere (discovery, tests).
-    pub fn quiet(id: impl Into<String>) -> Self {
-        Self::new(id, EventSink::discard(), Cancel::default())
-    }
-
     pub fn progress(&self, message: impl Into<String>) {
         self.events.progress(&self.id, message);
     }

@@ -194,19 +194,7 @@ impl Applier {
 
     /// The object with eksscale's labels.
     pub fn labelled(&self, obj: &Object) -> Value {
-        let mut v = obj.value.clone();
-        let meta = v["metadata"]
-            .as_object_mut()
-            .expect("objects have metadata");
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !labels.is_object() {
-            *labels = Value::Object(Default::default());
-        }
-        labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
-        labels[LABEL_CLUSTER] = Value::String(self.cluster.clone());
-        v
+        labelled(&obj.value, &self.cluster)
     }
 
     /// Server-side apply of one object, then the wait its kind needs.
@@ -393,6 +381,22 @@ impl Applier {
         }
         Ok(out)
     }
+}
+
+/// An object with eksscale's labels (`managed-by` and the cluster).
+pub fn labelled(value: &Value, cluster: &str) -> Value {
+    let mut v = value.clone();
+    if let Some(meta) = v["metadata"].as_object_mut() {
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
+        labels[LABEL_CLUSTER] = Value::String(cluster.to_string());
+    }
+    v
 }
 
 enum Readiness {

@@ -31,7 +31,6 @@ pub const KEDA_PORTS: [i32; 2] = [6443, 9443];
 /// What a node needs to be created, beyond its comparable attributes.
 #[derive(Debug, Clone)]
 pub enum NodeSpec {
-    None,
     Vpc {
         cidr: String,
     },
@@ -43,7 +42,6 @@ pub enum NodeSpec {
     InternetGateway,
     ElasticIp,
     NatGateway {
-        zone: String,
         subnet: String,
         eip: String,
     },
@@ -439,7 +437,6 @@ fn network(spec: &Spec, zones: &[ZoneLayout]) -> Vec<Node> {
                 &nat,
                 Kind::NatGateway,
                 NodeSpec::NatGateway {
-                    zone: zone.clone(),
                     subnet: subnet.clone(),
                     eip: eip.clone(),
                 },

@@ -44,7 +44,6 @@ pub enum Kind {
     NetworkInterface,
     /// Non-default security groups left in the VPC (by Kubernetes or EKS).
     SecurityGroup,
-    SqsQueue,
     /// The ingress rule letting the control plane reach KEDA on the nodes.
     SecurityGroupRule,
 }
@@ -70,7 +69,6 @@ impl Kind {
             Kind::LoadBalancer => "load-balancer",
             Kind::NetworkInterface => "network-interface",
             Kind::SecurityGroup => "security-group",
-            Kind::SqsQueue => "sqs-queue",
             Kind::SecurityGroupRule => "security-group-rule",
         }
     }
@@ -80,7 +78,7 @@ impl Kind {
     pub fn delete_after(self) -> &'static [Kind] {
         use Kind::*;
         match self {
-            NodeGroup | ClassicLoadBalancer | LoadBalancer | SqsQueue | SecurityGroupRule => &[],
+            NodeGroup | ClassicLoadBalancer | LoadBalancer | SecurityGroupRule => &[],
             Addon | AccessEntry | PodIdentityAssociation => &[NodeGroup],
             EksCluster => &[NodeGroup, Addon, AccessEntry, PodIdentityAssociation],
             OidcProvider | LogGroup => &[EksCluster],
@@ -198,13 +196,6 @@ impl Observed {
     pub fn tags(mut self, tags: BTreeMap<String, String>) -> Self {
         self.tags = tags;
         self
-    }
-    /// "vpc vpc-0abc (10.0.0.0/16)" style label for messages.
-    pub fn display(&self) -> String {
-        match &self.key {
-            Some(k) if k != &self.id => format!("{k} ({})", self.id),
-            _ => format!("{} {}", self.kind(), self.id),
-        }
     }
 }
 
@@ -349,7 +340,7 @@ pub enum Change {
     Update {
         changes: Vec<FieldChange>,
     },
-    NoChange,
+    Unchanged,
     /// Exists, but an immutable field differs; eksscale will not recreate it.
     Replace {
         changes: Vec<FieldChange>,
@@ -358,13 +349,13 @@ pub enum Change {
 
 impl Change {
     pub fn is_change(&self) -> bool {
-        !matches!(self, Change::NoChange)
+        !matches!(self, Change::Unchanged)
     }
     pub fn label(&self) -> &'static str {
         match self {
             Change::Create => "create",
             Change::Update { .. } => "update",
-            Change::NoChange => "no change",
+            Change::Unchanged => "no change",
             Change::Replace { .. } => "replace (refused)",
         }
     }
@@ -402,7 +393,7 @@ pub fn diff(node: &Node, observed: Option<&Observed>, r: &dyn Resolve) -> Change
         }
     }
     match (changes.is_empty(), immutable_changed) {
-        (true, _) => Change::NoChange,
+        (true, _) => Change::Unchanged,
         (false, true) => Change::Replace { changes },
         (false, false) => Change::Update { changes },
     }
@@ -431,7 +422,7 @@ mod tests {
     use graph::NodeSpec;
 
     fn node() -> Node {
-        Node::new("subnet/public/a", Kind::Subnet, NodeSpec::None)
+        Node::new("subnet/public/a", Kind::Subnet, NodeSpec::InternetGateway)
             .fixed("cidr", Value::Lit("10.0.0.0/24".into()))
             .fixed("vpc", Value::Ref("vpc".into()))
             .mutable("mapPublicIpOnLaunch", Value::Lit("true".into()))
@@ -458,7 +449,10 @@ mod tests {
 
     #[test]
     fn identical_is_no_change_and_extra_tags_are_ignored() {
-        assert_eq!(diff(&node(), Some(&observed()), &world()), Change::NoChange);
+        assert_eq!(
+            diff(&node(), Some(&observed()), &world()),
+            Change::Unchanged
+        );
     }
 
     #[test]

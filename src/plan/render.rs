@@ -24,7 +24,7 @@ pub fn plan_text(
         let (mark, note) = match &e.change {
             Change::Create => ("+", "create".to_string()),
             Change::Update { .. } => ("~", "update".to_string()),
-            Change::NoChange => {
+            Change::Unchanged => {
                 if !verbose {
                     continue;
                 }
@@ -113,6 +113,11 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
     for o in observed {
         by_kind.entry(o.kind()).or_default().push(o);
     }
+    let zone_of: BTreeMap<&str, &str> = observed
+        .iter()
+        .filter(|o| o.kind() == Kind::Subnet)
+        .filter_map(|o| o.attrs.get("zone").map(|z| (o.id.as_str(), z.as_str())))
+        .collect();
     for (kind, items) in by_kind {
         let _ = writeln!(out, "{kind}:");
         for o in items {
@@ -121,7 +126,26 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
                 .as_deref()
                 .map(|s| format!(" [{s}]"))
                 .unwrap_or_default();
-            let detail = status_detail(o);
+            let mut detail = status_detail(o);
+            if o.kind() == Kind::NodeGroup {
+                let mut zones: Vec<&str> = o
+                    .attrs
+                    .get("subnets")
+                    .map(|s| {
+                        s.split(',')
+                            .filter_map(|id| zone_of.get(id).copied())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                zones.sort();
+                zones.dedup();
+                if !zones.is_empty() {
+                    detail.push_str(&format!(" zones={}", zones.join(",")));
+                }
+            }
+            if let Some(at) = o.tags.get(crate::plan::graph::TAG_EXPIRES) {
+                detail.push_str(&format!(" expires-at={at}"));
+            }
             let name = o.key.as_deref().unwrap_or("-");
             let _ = writeln!(out, "  {:<40} {}{state}{detail}", name, o.id);
         }
@@ -136,6 +160,17 @@ fn status_detail(o: &Observed) -> String {
         Kind::NatGateway => &["subnet"],
         Kind::RouteTable => &["route:0.0.0.0/0"],
         Kind::IamRole => &["managedPolicies"],
+        Kind::EksCluster => &["version", "endpoint", "issuer"],
+        Kind::NodeGroup => &[
+            "minSize",
+            "desiredSize",
+            "maxSize",
+            "instanceTypes",
+            "version",
+        ],
+        Kind::Addon => &["version"],
+        Kind::OidcProvider => &["url"],
+        Kind::LogGroup => &["retentionInDays"],
         _ => &[],
     };
     let parts: Vec<String> = keys

@@ -16,7 +16,7 @@ use super::{Change, Kind, Node};
 
 /// Typical seconds to create (or update) one resource of a kind.
 pub fn typical_seconds(node: &Node, change: &Change) -> u64 {
-    if matches!(change, Change::NoChange) {
+    if matches!(change, Change::Unchanged) {
         return 0;
     }
     let update = matches!(change, Change::Update { .. });
@@ -121,7 +121,7 @@ pub fn compute(graph: &[Node], changes: &BTreeMap<String, Change>) -> Timeline {
         for (id, f) in end.iter_mut() {
             if let NodeSpec::Addon(a) = &index[id.as_str()].spec
                 && !a.before_nodes
-                && !matches!(changes.get(id.as_str()), Some(Change::NoChange))
+                && !matches!(changes.get(id.as_str()), Some(Change::Unchanged))
             {
                 *f = (*f).max(ready + AFTER_NODES);
             }
@@ -240,8 +240,10 @@ mod tests {
     fn nothing_to_do_takes_no_time() {
         let s = spec_with("");
         let g = build(&s, &zones(&s), &Inputs::default());
-        let all: BTreeMap<String, Change> =
-            g.iter().map(|n| (n.id.clone(), Change::NoChange)).collect();
+        let all: BTreeMap<String, Change> = g
+            .iter()
+            .map(|n| (n.id.clone(), Change::Unchanged))
+            .collect();
         assert_eq!(compute(&g, &all).total_seconds, 0);
     }
 }

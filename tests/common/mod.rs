@@ -129,7 +129,6 @@ pub struct Reader {
     pub iam: aws_sdk_iam::Client,
     pub eks: aws_sdk_eks::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Reader {
@@ -147,7 +146,6 @@ impl Reader {
             iam: aws_sdk_iam::Client::new(&sdk),
             eks: aws_sdk_eks::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
         }
     }
 
@@ -273,4 +271,108 @@ pub fn policy_json(doc: &str) -> serde_json::Value {
 
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A fake Kubernetes API server of the test's own (tests/fakekube), stopped on drop.
+pub struct FakeKube {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeKube {
+    pub fn start() -> Self {
+        let python = std::env::var("EKSSCALE_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("this test starts the fake Kubernetes API server with the test venv: run it through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let mut child = Command::new(python)
+            .arg(repo_path("tests/fakekube/server.py"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--ready-after",
+                "0.2",
+                "--port-file",
+            ])
+            .arg(&port_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tests/fakekube/server.py");
+        for _ in 0..300 {
+            if let Ok(p) = std::fs::read_to_string(&port_file)
+                && !p.trim().is_empty()
+            {
+                return Self {
+                    child,
+                    url: format!("http://127.0.0.1:{}", p.trim()),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the fake Kubernetes API server did not start within 30 s");
+    }
+
+    /// Writes a kubeconfig for this server into `ws` and returns its path.
+    pub fn kubeconfig(&self, ws: &Workspace) -> PathBuf {
+        let p = ws.path("fake.kubeconfig");
+        std::fs::write(
+            &p,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\nusers: [{{name: fake, user: {{token: test-only}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\n",
+                self.url
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// Every object the server holds (its test hook).
+    pub async fn objects(&self) -> Vec<serde_json::Value> {
+        let text = reqwest::get(format!("{}/_fake/objects", self.url))
+            .await
+            .expect("fake server answers")
+            .text()
+            .await
+            .expect("fake server body");
+        let v: serde_json::Value =
+            serde_json::from_str(&text).expect("fake server objects are JSON");
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Objects labelled for `cluster` by eksscale.
+    pub async fn owned(&self, cluster: &str) -> Vec<serde_json::Value> {
+        self.objects()
+            .await
+            .into_iter()
+            .filter(|o| o["metadata"]["labels"]["eksscale.io/cluster"] == cluster)
+            .collect()
+    }
+
+    pub async fn find(&self, kind: &str, name: &str) -> serde_json::Value {
+        self.objects()
+            .await
+            .into_iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} not found on the fake API server"))
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The KEDA 2.20.2 manifest shared with this project for tests.
+pub fn keda_manifest() -> PathBuf {
+    repo_path("../shared/keda/2.20.2/keda-2.20.2.yaml")
 }

@@ -1,0 +1,295 @@
+//! End to end: KEDA installed by `up` on the fake Kubernetes API server, with
+//! its AWS identity in the emulator. IRSA and Pod Identity, re-apply
+//! unchanged, render validated against the Kubernetes and KEDA schemas, and
+//! `down` removing both sides.
+
+mod common;
+
+use std::process::Command;
+
+use common::{FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name};
+
+fn spec(identity: &str, addons: &str) -> String {
+    format!(
+        "  vpc:\n    zones: 2\n    natGateway: none\n  addons: [{addons}]\n  nodeGroups:\n    - name: general\n      minSize: 1\n      desiredSize: 2\n      maxSize: 3\n  keda:\n    identity: {identity}\n    operatorReplicas: 2\n    manifest: {}\n  samples: [sqs-consumer]\n",
+        keda_manifest().display()
+    )
+}
+
+fn step_outcomes(
+    summary: &serde_json::Value,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for (id, s) in summary["steps"].as_object().unwrap() {
+        if id.starts_with(prefix) && id != "k8s/connect" && id != "k8s/discovery-refresh" {
+            let key = s["outcome"]
+                .as_str()
+                .unwrap_or(s["status"].as_str().unwrap())
+                .to_string();
+            *m.entry(key).or_default() += 1;
+        }
+    }
+    m
+}
+
+#[tokio::test]
+async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
+    let region = "eu-central-1";
+    let name = unique_name("keda");
+    let ws = Workspace::new();
+    ws.config(&name, region, &spec("irsa", "vpc-cni, coredns, kube-proxy"));
+    let kube = FakeKube::start();
+    let kc = kube.kubeconfig(&ws);
+    let kc = kc.to_str().unwrap();
+    let aws = Reader::new(region).await;
+
+    let up = ws
+        .run(&["up", "--kubeconfig", kc, "-o", "json"])
+        .expect(0)
+        .summary();
+    assert_eq!(up["ok"], true, "{up}");
+    assert_eq!(
+        step_outcomes(&up, "k8s/"),
+        [("created".to_string(), 25)].into(),
+        "24 upstream objects plus the operator PDB"
+    );
+
+    // --- The operator role: trust pinned to keda/keda-operator, only the sample queue readable.
+    let role_name = format!("eksscale-{name}-keda-operator");
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap();
+    let trust = policy_json(role.assume_role_policy_document().unwrap());
+    let st = &trust["Statement"][0];
+    assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
+    let eq = st["Condition"]["StringEquals"].as_object().unwrap();
+    assert_eq!(eq.len(), 2);
+    assert!(
+        eq.iter()
+            .any(|(k, v)| k.ends_with(":sub") && v == "system:serviceaccount:keda:keda-operator")
+    );
+    assert!(
+        eq.iter()
+            .any(|(k, v)| k.ends_with(":aud") && v == "sts.amazonaws.com")
+    );
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        attached.attached_policies().is_empty(),
+        "no managed policies on the KEDA role"
+    );
+    let inline = aws
+        .iam
+        .get_role_policy()
+        .role_name(&role_name)
+        .policy_name("keda-scalers")
+        .send()
+        .await
+        .unwrap();
+    let doc = policy_json(inline.policy_document());
+    assert_eq!(
+        doc["Statement"],
+        serde_json::json!([{
+            "Sid": "ReadQueueDepthForScaling",
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes"],
+            "Resource": [format!("arn:aws:sqs:{region}:123456789012:eksscale-{name}-sqs-consumer")]
+        }])
+    );
+
+    // --- Kubernetes side: annotated service account, replicas, spread, PDB, labels.
+    let sa = kube.find("ServiceAccount", "keda-operator").await;
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        role.arn()
+    );
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"],
+        "true"
+    );
+    let op = kube.find("Deployment", "keda-operator").await;
+    assert_eq!(op["spec"]["replicas"], 2);
+    for d in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
+        let d = kube.find("Deployment", d).await;
+        let keys: Vec<&str> = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["topologyKey"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        );
+    }
+    let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let owned = kube.owned(&name).await;
+    assert_eq!(owned.len(), 25);
+    assert!(
+        owned
+            .iter()
+            .all(|o| o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "eksscale")
+    );
+
+    // --- Re-run: every object unchanged, no AWS mutation.
+    let again = ws
+        .run(&["up", "--kubeconfig", kc, "-o", "json"])
+        .expect(0)
+        .summary();
+    assert_eq!(
+        step_outcomes(&again, "k8s/"),
+        [("unchanged".to_string(), 25)].into()
+    );
+    assert_eq!(again["aws_calls"]["mutating"], 0);
+
+    // --- render writes what up applies, with the real role ARN now, and it validates.
+    let out = ws.path("rendered");
+    ws.run(&["render", "--out", out.to_str().unwrap()])
+        .expect(0);
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(files.len(), 25);
+    let all: String = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    assert!(all.contains(role.arn()));
+    assert!(!all.contains("EKSSCALE-PLACEHOLDER"));
+    let python = std::env::var("EKSSCALE_TEST_PYTHON").expect("run through scripts/test.sh");
+    let v = Command::new(python)
+        .arg(common::repo_path("tests/fakekube/validate_manifests.py"))
+        .args(["--kubernetes-version", "1.35", "--crds"])
+        .arg(keda_manifest())
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "rendered manifests must validate:\n{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    // --- down: Kubernetes objects first, then AWS; nothing left on either side.
+    ws.run(&["down", "--kubeconfig", kc, "--yes"]).expect(0);
+    assert!(kube.owned(&name).await.is_empty());
+    assert_eq!(aws.tagged(&name).await, Vec::<String>::new());
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name(&role_name)
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn keda_with_pod_identity_uses_an_association_instead_of_annotations() {
+    let region = "eu-central-1";
+    let name = unique_name("kedapi");
+    let ws = Workspace::new();
+    ws.config(
+        &name,
+        region,
+        &spec(
+            "podIdentity",
+            "vpc-cni, coredns, kube-proxy, eks-pod-identity-agent",
+        ),
+    );
+    let kube = FakeKube::start();
+    let kc = kube.kubeconfig(&ws);
+    let aws = Reader::new(region).await;
+
+    ws.run(&["up", "--kubeconfig", kc.to_str().unwrap()])
+        .expect(0);
+    let role_name = format!("eksscale-{name}-keda-operator");
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    let role_arn = role.role().unwrap().arn().to_string();
+    let trust = policy_json(role.role().unwrap().assume_role_policy_document().unwrap());
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        "pods.eks.amazonaws.com"
+    );
+    assert_eq!(
+        trust["Statement"][0]["Action"],
+        serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
+    );
+
+    let assoc = aws
+        .eks
+        .list_pod_identity_associations()
+        .cluster_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let assoc = assoc.associations();
+    assert_eq!(assoc.len(), 1);
+    assert_eq!(
+        (assoc[0].namespace(), assoc[0].service_account()),
+        (Some("keda"), Some("keda-operator"))
+    );
+    let d = aws
+        .eks
+        .describe_pod_identity_association()
+        .cluster_name(&name)
+        .association_id(assoc[0].association_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.association().unwrap().role_arn(), Some(role_arn.as_str()));
+    let sa = kube.find("ServiceAccount", "keda-operator").await;
+    assert!(
+        sa["metadata"]["annotations"]
+            .get("eks.amazonaws.com/role-arn")
+            .is_none()
+    );
+
+    ws.run(&["down", "--kubeconfig", kc.to_str().unwrap(), "--yes"])
+        .expect(0);
+    assert!(kube.owned(&name).await.is_empty());
+    assert_eq!(aws.tagged(&name).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn missing_manifest_offline_fails_before_anything_is_created() {
+    let region = "eu-central-1";
+    let name = unique_name("kedaoff");
+    let ws = Workspace::new();
+    // A manifest URL that cannot be reached (as when offline): the download is
+    // the first thing `up` does, so nothing may exist afterwards.
+    let text = spec("irsa", "vpc-cni").replace(
+        &format!("    manifest: {}\n", keda_manifest().display()),
+        "    manifest: http://127.0.0.1:9/keda-2.20.2.yaml\n",
+    );
+    ws.config(&name, region, &text);
+    let aws = Reader::new(region).await;
+    let run = ws.run(&["up"]).expect(1);
+    assert!(
+        run.stderr().contains("spec.keda.manifest"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        aws.tagged(&name).await,
+        Vec::<String>::new(),
+        "nothing half-created"
+    );
+}
