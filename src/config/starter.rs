@@ -8,6 +8,9 @@ const TEMPLATE: &str = include_str!("../../templates/init/eksscale.yaml.j2");
 pub fn render(name: &str, region: &str) -> anyhow::Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // Plain YAML scalars (minijinja would JSON-quote them); the result is
+    // parsed and validated before it is written, so nothing can slip through.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_template("eksscale.yaml", TEMPLATE)?;
     let out = env
         .get_template("eksscale.yaml")?
