@@ -1,8 +1,8 @@
 //! Polling until a resource reaches a state, the one way eksscale waits.
 //!
 //! Every wait has a timeout and names what it waits for; polls start at a
-//! couple of seconds and back off to the interval AWS recommends for that
-//! resource (e.g. 30 s for EKS clusters), never faster. Cancellation ends a
+//! sixteenth of the interval AWS recommends for that resource (2 s for EKS
+//! clusters' 30 s) and double up to it, never beyond it. Cancellation ends a
 //! wait early: the resource keeps converging in AWS and `up` resumes it.
 
 use std::future::Future;
@@ -51,7 +51,9 @@ impl Wait {
         Fut: Future<Output = anyhow::Result<Poll<T>>>,
     {
         let start = Instant::now();
-        let mut interval = Duration::from_secs(2).min(self.max_interval);
+        // First look again soon (many waits end within a second or two), then
+        // double up to the interval AWS recommends for the resource.
+        let mut interval = (self.max_interval / 16).clamp(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             let last = match check().await? {
                 Poll::Ready(v) => return Ok(v),
@@ -82,7 +84,7 @@ impl Wait {
                     self.what
                 ),
             }
-            interval = (interval.mul_f64(1.5)).min(self.max_interval);
+            interval = (interval * 2).min(self.max_interval);
         }
     }
 }

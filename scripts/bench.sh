@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmarks against the local emulators; prints numbers, asserts nothing.
+# Recorded in docs/benchmarks.md. Measures wall time and AWS calls (read and
+# mutating, from eksscale's own JSON summary) for a cold `up` (3 zones, NAT
+# per zone, one node group per zone, KEDA on the fake Kubernetes API), a no-op
+# `up`, `plan`, and `down`; the latency of `eksscale --help`; and prints the
+# modelled time-to-ready of a real AWS run (`plan --timeline`).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap stop_servers EXIT
+ensure_venv
+cargo build --quiet --locked
+BIN="$ROOT/target/debug/eksscale"
+start_emulator
+start_fakekube --ready-after 0.2
+
+WORK="$RUN_DIR/bench"
+mkdir -p "$WORK"
+cd "$WORK"
+export HOME="$WORK" CI=1
+cat > fake.kubeconfig <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "$EKSSCALE_TEST_KUBE"}}]
+users: [{name: fake, user: {token: bench}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake}}]
+current-context: fake
+KC
+config() { # name, keda enabled (true|false)
+  cat > eksscale.yaml <<CFG
+apiVersion: eksscale.io/v1alpha1
+kind: Cluster
+metadata: {name: $1, region: us-west-2}
+spec:
+  vpc: {zones: 3, natGateway: perZone}
+  nodeGroups: [{name: general, perZone: true}]
+  keda: {enabled: $2, manifest: $ROOT/../shared/keda/2.20.2/keda-2.20.2.yaml}
+  samples: $( [ "$2" = true ] && echo '[sqs-consumer]' || echo '[]' )
+CFG
+}
+
+ms() { date +%s%3N; }
+row() { # label, command...
+  local label=$1; shift
+  local t0 t1 summary
+  t0=$(ms)
+  summary=$("$@" -o json 2>/dev/null | tail -n 1)
+  t1=$(ms)
+  printf '%-34s %7s ms   AWS calls: %s\n' "$label" "$((t1 - t0))" \
+    "$("$VENV/bin/python" -c 'import json,sys; c=json.loads(sys.argv[1])["aws_calls"]; print(c["read"], "read,", c["mutating"], "mutating")' "$summary")"
+}
+
+echo "eksscale benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, debug build, local emulators)"
+echo "3 zones, NAT per zone, one node group per zone"
+# Not measured: moto loads the AWS managed IAM policies on its first IAM call.
+"$BIN" status --name warmup --region us-west-2 >/dev/null 2>&1
+config bench-aws false
+row "cold up (AWS only)" "$BIN" up
+row "no-op up (AWS only)" "$BIN" up
+row "plan" "$BIN" plan
+row "down" "$BIN" down --yes
+config bench-keda true
+row "cold up (+ KEDA, fake API server)" "$BIN" up --kubeconfig fake.kubeconfig
+row "no-op up (+ KEDA re-apply)" "$BIN" up --kubeconfig fake.kubeconfig
+row "down (+ KEDA objects)" "$BIN" down --yes --kubeconfig fake.kubeconfig
+
+runs=()
+for _ in $(seq 1 21); do
+  t0=$(date +%s%N); "$BIN" --help >/dev/null; t1=$(date +%s%N)
+  runs+=($(( (t1 - t0) / 1000 )))
+done
+median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 11p)
+printf '%-34s %7s us   (median of 21 runs)\n' "eksscale --help" "$median"
+
+echo
+echo "Modelled time-to-ready on AWS for this config (cold):"
+"$BIN" plan --timeline 2>/dev/null | sed -n '/Modelled/,$p'
