@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The main job, end to end, on this machine: starts the local AWS emulator,
-# then runs `eksscale init`, `plan`, `up`, `status`, `up` again (a no-op),
-# and `down`, exactly as you would against AWS. Takes about a minute after
-# the first build.
+# The main job, end to end, on this machine: starts the local AWS emulator and
+# the fake Kubernetes API server, then runs `eksscale init`, `plan --timeline`,
+# `up` (network, IAM, EKS, then KEDA), `status`, `up` again (a no-op),
+# `render`, `policy`, and `down`, exactly as against AWS. Takes about a minute
+# after the first build.
 #
-# With real AWS credentials, skip this script and run `eksscale up` directly.
+# With real AWS credentials, skip this script: `eksscale init` and `eksscale up`
+# (no --kubeconfig: eksscale reaches the new cluster's endpoint itself).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -19,17 +21,34 @@ BIN="$ROOT/target/debug/eksscale"
 export EMULATOR_EKS_CLUSTER_CREATE_SECONDS=${EMULATOR_EKS_CLUSTER_CREATE_SECONDS:-4}
 export EMULATOR_EKS_NODEGROUP_CREATE_SECONDS=${EMULATOR_EKS_NODEGROUP_CREATE_SECONDS:-3}
 start_emulator
+start_fakekube --ready-after 1
 
 WORK="$RUN_DIR/demo"
 mkdir -p "$WORK"
 cd "$WORK"
+export HOME="$WORK"   # the kubeconfig entry `up` writes lands here, not in your ~/.kube
+cat > fake.kubeconfig <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "$EKSSCALE_TEST_KUBE"}}]
+users: [{name: fake, user: {token: demo}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake}}]
+current-context: fake
+KC
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "$BIN" init --name demo --region us-west-2
-step "$BIN" plan
-step "$BIN" up
+# Offline here: use the KEDA release manifest shipped beside the project.
+KEDA="$ROOT/../shared/keda/2.20.2/keda-2.20.2.yaml"
+if [[ -f "$KEDA" ]]; then
+  sed -i "s#    manifest: null #    manifest: $KEDA #" eksscale.yaml
+fi
+step "$BIN" plan --timeline
+step "$BIN" up --kubeconfig fake.kubeconfig
 step "$BIN" status
-step "$BIN" up
-step "$BIN" down --yes
+step "$BIN" up --kubeconfig fake.kubeconfig
+step "$BIN" render --out manifests
+step "$BIN" policy --role keda-operator
+step "$BIN" down --yes --kubeconfig fake.kubeconfig
 step "$BIN" status
 printf '\nDemo finished: everything created was deleted again.\n'

@@ -501,10 +501,15 @@ pub fn kubeconfig_step(spec: &Arc<Spec>, outputs: &Outputs) -> Step {
                 let before = std::fs::read_to_string(&path).ok();
                 crate::kube::kubeconfig::update(&path, &entry)?;
                 let after = std::fs::read_to_string(&path).ok();
+                let had_entry = before
+                    .as_deref()
+                    .is_some_and(|t| t.contains(&format!("name: {}", entry.name)));
                 let outcome = if before == after {
                     crate::engine::Outcome::Unchanged
-                } else {
+                } else if had_entry {
                     crate::engine::Outcome::Updated
+                } else {
+                    crate::engine::Outcome::Created
                 };
                 Ok(Done::with(
                     outcome,

@@ -103,7 +103,7 @@ async fn kubeconfig_is_merged_private_and_uses_eksscale_token() {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let up = ws.run(&["up", "-o", "json"]).expect(0).summary();
-    assert_eq!(up["steps"]["kubeconfig"]["outcome"], "updated", "{up}");
+    assert_eq!(up["steps"]["kubeconfig"]["outcome"], "created", "{up}");
     assert_eq!(
         std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
         0o600

@@ -509,6 +509,12 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             c.err(&path, format!("sample {name:?} is listed twice"));
         }
     }
+    if !s.samples.is_empty() && k.enabled {
+        c.warn(
+            "spec.samples",
+            "sample workloads are not deployed by this version of eksscale yet; only the KEDA operator's permissions for them (the sqs-consumer queue) are created",
+        );
+    }
     if !s.samples.is_empty() && !k.enabled {
         c.err(
             "spec.samples",

@@ -53,7 +53,8 @@ impl Wait {
         let start = Instant::now();
         // First look again soon (many waits end within a second or two), then
         // double up to the interval AWS recommends for the resource.
-        let mut interval = (self.max_interval / 16).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        let mut interval =
+            (self.max_interval / 16).clamp(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             let last = match check().await? {
                 Poll::Ready(v) => return Ok(v),
