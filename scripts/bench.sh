@@ -12,6 +12,7 @@ trap stop_servers EXIT
 ensure_venv
 cargo build --quiet --locked
 BIN="$ROOT/target/debug/eksscale"
+find_keda_manifest
 start_emulator
 start_fakekube --ready-after 0.2
 
@@ -35,7 +36,7 @@ metadata: {name: $1, region: us-west-2}
 spec:
   vpc: {zones: 3, natGateway: perZone}
   nodeGroups: [{name: general, perZone: true}]
-  keda: {enabled: $2, manifest: $ROOT/../shared/keda/2.20.2/keda-2.20.2.yaml}
+  keda: {enabled: $2, manifest: $EKSSCALE_KEDA_MANIFEST}
   samples: $( [ "$2" = true ] && echo '[sqs-consumer]' || echo '[]' )
 CFG
 }

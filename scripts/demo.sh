@@ -39,9 +39,8 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "$BIN" init --name demo --region us-west-2
 # Offline here: use the KEDA release manifest shipped beside the project.
-KEDA="$ROOT/../shared/keda/2.20.2/keda-2.20.2.yaml"
-if [[ -f "$KEDA" ]]; then
-  sed -i "s#    manifest: null #    manifest: $KEDA #" eksscale.yaml
+if find_keda_manifest 2>/dev/null; then
+  sed -i "s#    manifest: null #    manifest: $EKSSCALE_KEDA_MANIFEST #" eksscale.yaml
 fi
 step "$BIN" plan --timeline
 step "$BIN" up --kubeconfig fake.kubeconfig

@@ -8,6 +8,20 @@ PIDS=()
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The KEDA 2.20.2 release manifest used by tests, the demo and the benchmark
+# (read-only project data kept beside the repository, not copied into it).
+find_keda_manifest() {
+  local c
+  for c in "${EKSSCALE_KEDA_MANIFEST:-}" "$ROOT/../shared/keda/2.20.2/keda-2.20.2.yaml" /work/shared/keda/2.20.2/keda-2.20.2.yaml; do
+    if [[ -n "$c" && -f "$c" ]]; then
+      export EKSSCALE_KEDA_MANIFEST="$c"
+      return 0
+    fi
+  done
+  echo "error: the KEDA 2.20.2 manifest was not found beside the repository (../shared/keda/2.20.2/keda-2.20.2.yaml); set EKSSCALE_KEDA_MANIFEST to its path" >&2
+  return 1
+}
+
 # Creates .venv and installs tests/requirements.txt once per change of that file.
 ensure_venv() {
   local stamp="$VENV/.requirements.sha256"

@@ -12,6 +12,7 @@ cd "$ROOT"
 trap stop_servers EXIT
 
 ensure_venv
+find_keda_manifest
 log "testing the test infrastructure (tests/emulator, tests/fakekube)"
 for suite in tests/emulator tests/fakekube; do
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$suite"

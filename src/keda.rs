@@ -245,17 +245,22 @@ pub async fn objects(
     Ok((objects, origin))
 }
 
+/// The KEDA 2.20.2 manifest kept beside the project for tests
+/// (`EKSSCALE_KEDA_MANIFEST`, set by scripts/test.sh, or ../shared).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub fn shared_manifest() -> String {
+pub fn test_manifest_path() -> String {
+    std::env::var("EKSSCALE_KEDA_MANIFEST").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/keda/2.20.2/keda-2.20.2.yaml"
         )
         .to_string()
-    }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn spec(identity: KedaIdentity, replicas: i32) -> KedaSpec {
         KedaSpec {
@@ -263,7 +268,7 @@ mod tests {
             version: "2.20.2".into(),
             identity,
             operator_replicas: replicas,
-            manifest: Some(shared_manifest()),
+            manifest: Some(test_manifest_path()),
         }
     }
 

@@ -624,11 +624,9 @@ mod tests {
     }
 
     fn keda_manifest() -> String {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/keda/2.20.2/keda-2.20.2.yaml"
-        );
-        std::fs::read_to_string(path).expect("the KEDA manifest from ../shared/keda")
+        let path = crate::keda::test_manifest_path();
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the KEDA manifest at {path}: {e}"))
     }
 
     fn outcomes(r: &engine::RunReport) -> BTreeMap<String, usize> {

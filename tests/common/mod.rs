@@ -374,5 +374,8 @@ impl Drop for FakeKube {
 
 /// The KEDA 2.20.2 manifest shared with this project for tests.
 pub fn keda_manifest() -> PathBuf {
-    repo_path("../shared/keda/2.20.2/keda-2.20.2.yaml")
+    match std::env::var_os("EKSSCALE_KEDA_MANIFEST") {
+        Some(p) => PathBuf::from(p),
+        None => repo_path("../shared/keda/2.20.2/keda-2.20.2.yaml"),
+    }
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 READY_AFTER = 0.5
-KEDA_MANIFEST = HERE.parents[1].parent / "shared" / "keda" / "2.20.2" / "keda-2.20.2.yaml"
+KEDA_MANIFEST = Path(
+    os.environ.get("EKSSCALE_KEDA_MANIFEST")
+    or HERE.parents[1].parent / "shared" / "keda" / "2.20.2" / "keda-2.20.2.yaml"
+)
 
 
 def start_server(port_file: Path, *extra: str) -> subprocess.Popen[str]:
