@@ -57,6 +57,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The manifest text and a description of where it came from.
 pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result<(String, String)> {
+    let cache = cache_path(&spec.version);
+    load_manifest_from(spec, config_dir, cache, &release_url(&spec.version)).await
+}
+
+/// [`load_manifest`] with the cache location and release URL given (tests).
+async fn load_manifest_from(
+    spec: &KedaSpec,
+    config_dir: &Path,
+    cache: anyhow::Result<PathBuf>,
+    url: &str,
+) -> anyhow::Result<(String, String)> {
     if let Some(m) = &spec.manifest {
         if m.starts_with("https://") || m.starts_with("http://") {
             let text = download(m)
@@ -73,7 +84,7 @@ pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result
             .with_context(|| format!("reading spec.keda.manifest {}", path.display()))?;
         return Ok((text, path.display().to_string()));
     }
-    let path = cache_path(&spec.version)?;
+    let path = cache?;
     let sum_path = path.with_extension("yaml.sha256");
     if path.exists() {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -91,8 +102,7 @@ pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result
             format!("{} (cached)", path.display()),
         ));
     }
-    let url = release_url(&spec.version);
-    let text = download(&url).await.map_err(|e| {
+    let text = download(url).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot download the KEDA {v} manifest from {url}: {e:#}\nOffline or air-gapped? Set spec.keda.manifest to a local copy of keda-{v}.yaml (or a mirror URL).",
             v = spec.version
@@ -102,7 +112,7 @@ pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     std::fs::write(&sum_path, format!("{}\n", sha256_hex(text.as_bytes())))?;
-    Ok((text, url))
+    Ok((text, url.to_string()))
 }
 
 async fn download(url: &str) -> anyhow::Result<String> {
@@ -340,6 +350,40 @@ mod tests {
                 .is_none()
         );
         assert!(!objs.iter().any(|o| o.kind() == "PodDisruptionBudget"));
+    }
+
+    #[tokio::test]
+    async fn cache_is_checked_and_offline_without_cache_names_the_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec(KedaIdentity::Irsa, 2);
+        s.manifest = None;
+        let cached = dir.path().join("keda").join("keda-2.20.2.yaml");
+        // Nothing reachable and nothing cached: the error names spec.keda.manifest.
+        let unreachable = "http://127.0.0.1:9/keda-2.20.2.yaml";
+        let err = load_manifest_from(&s, dir.path(), Ok(cached.clone()), unreachable)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.keda.manifest"), "{err}");
+        assert!(!cached.exists());
+        // A cached copy with its recorded sha256 is used without the network.
+        let text = std::fs::read_to_string(test_manifest_path()).unwrap();
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::write(&cached, &text).unwrap();
+        let sum = cached.with_extension("yaml.sha256");
+        std::fs::write(&sum, format!("{}\n", sha256_hex(text.as_bytes()))).unwrap();
+        let (got, origin) = load_manifest_from(&s, dir.path(), Ok(cached.clone()), unreachable)
+            .await
+            .unwrap();
+        assert_eq!(got, text);
+        assert!(origin.ends_with("(cached)"), "{origin}");
+        // A changed cache is refused, not used.
+        std::fs::write(&cached, format!("{text}\n# tampered\n")).unwrap();
+        let err = load_manifest_from(&s, dir.path(), Ok(cached), unreachable)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not match its recorded sha256"), "{err}");
     }
 
     #[tokio::test]

@@ -253,11 +253,15 @@ async fn discover_oidc(
             .open_id_connect_provider_arn(arn)
             .send()
             .await
-            .ctx("iam:GetOpenIDConnectProvider")?;
-        anyhow::Ok((arn.clone(), p))
+            .found("iam:GetOpenIDConnectProvider", &["NoSuchEntity"])?;
+        anyhow::Ok(p.map(|p| (arn.clone(), p)))
     });
     let mut out = Vec::new();
-    for (arn, p) in futures::future::try_join_all(read).await? {
+    for (arn, p) in futures::future::try_join_all(read)
+        .await?
+        .into_iter()
+        .flatten()
+    {
         let t = tags::from_iam(p.tags());
         let url = p
             .url()
@@ -489,7 +493,10 @@ async fn discover_access_entries(aws: &Aws, cluster: &str) -> anyhow::Result<Vec
             .principal_arn(p)
             .send()
             .await
-            .ctx("eks:DescribeAccessEntry")?;
+            .found("eks:DescribeAccessEntry", &[NOT_FOUND])?;
+        let Some(e) = e else {
+            return anyhow::Ok(None);
+        };
         let t = tags::from_map(e.access_entry().and_then(|a| a.tags()));
         if !tags::owned_by(&t, cluster) {
             // Entries EKS made itself (the cluster creator, node roles) are not ours.
@@ -502,7 +509,10 @@ async fn discover_access_entries(aws: &Aws, cluster: &str) -> anyhow::Result<Vec
             .principal_arn(p)
             .send()
             .await
-            .ctx("eks:ListAssociatedAccessPolicies")?;
+            .found("eks:ListAssociatedAccessPolicies", &[NOT_FOUND])?;
+        let Some(policies) = policies else {
+            return anyhow::Ok(None);
+        };
         let mut ps: Vec<String> = policies
             .associated_access_policies()
             .iter()
@@ -551,8 +561,8 @@ async fn discover_pod_identities(aws: &Aws, cluster: &str) -> anyhow::Result<Vec
             .association_id(id)
             .send()
             .await
-            .ctx("eks:DescribePodIdentityAssociation")?;
-        let Some(d) = d.association() else {
+            .found("eks:DescribePodIdentityAssociation", &[NOT_FOUND])?;
+        let Some(d) = d.as_ref().and_then(|d| d.association()) else {
             return anyhow::Ok(None);
         };
         let t = tags::from_map(d.tags());

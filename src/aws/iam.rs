@@ -32,7 +32,7 @@ pub async fn read_role(aws: &Aws, name: &str) -> anyhow::Result<Option<Observed>
                 .send()
                 .try_collect()
                 .await
-                .ctx("iam:ListAttachedRolePolicies")
+                .found("iam:ListAttachedRolePolicies", &["NoSuchEntity"])
         },
         async {
             aws.iam
@@ -43,9 +43,13 @@ pub async fn read_role(aws: &Aws, name: &str) -> anyhow::Result<Option<Observed>
                 .send()
                 .try_collect()
                 .await
-                .ctx("iam:ListRolePolicies")
+                .found("iam:ListRolePolicies", &["NoSuchEntity"])
         }
     )?;
+    // Deleted between the reads (another run, or a concurrent down): not there.
+    let (Some(attached), Some(inline)) = (attached, inline) else {
+        return Ok(None);
+    };
     let mut managed: Vec<String> = attached
         .iter()
         .filter_map(|p| p.policy_arn().map(str::to_string))
@@ -68,7 +72,10 @@ pub async fn read_role(aws: &Aws, name: &str) -> anyhow::Result<Option<Observed>
             .policy_name(&p)
             .send()
             .await
-            .ctx("iam:GetRolePolicy")?;
+            .found("iam:GetRolePolicy", &["NoSuchEntity"])?;
+        let Some(doc) = doc else {
+            return Ok(None);
+        };
         o.attrs.insert(
             format!("inline:{p}"),
             policy::canonical(&policy::parse_returned(doc.policy_document())?),

@@ -213,6 +213,10 @@ where
 /// `?`-friendly conversion: `client.op().send().await.ctx("ec2:CreateVpc")?`.
 pub trait AwsResultExt<T> {
     fn ctx(self, op: &str) -> anyhow::Result<T>;
+    /// Like `ctx`, but `None` when the error code is one of `gone`: for reads
+    /// after a list, where the resource may be deleted in between (by another
+    /// run, or AWS itself).
+    fn found(self, op: &str, gone: &[&str]) -> anyhow::Result<Option<T>>;
 }
 
 impl<T, E, R> AwsResultExt<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
@@ -226,6 +230,14 @@ where
 {
     fn ctx(self, op: &str) -> anyhow::Result<T> {
         self.map_err(|e| describe_error(op, e))
+    }
+
+    fn found(self, op: &str, gone: &[&str]) -> anyhow::Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if error_code(&e).is_some_and(|c| gone.contains(&c)) => Ok(None),
+            Err(e) => Err(describe_error(op, e)),
+        }
     }
 }
 

@@ -72,6 +72,9 @@ async fn discover_vpcs(aws: &Aws, cluster: &str) -> anyhow::Result<Vec<Observed>
             vpc_attribute(aws, &id, VpcAttributeName::EnableDnsSupport),
             vpc_attribute(aws, &id, VpcAttributeName::EnableDnsHostnames),
         )?;
+        let (Some(support), Some(hostnames)) = (support, hostnames) else {
+            continue;
+        };
         let mut o = Observed::new(Kind::Vpc, &id)
             .attr("cidr", v.cidr_block().unwrap_or_default())
             .attr("enableDnsSupport", support.to_string())
@@ -82,20 +85,28 @@ async fn discover_vpcs(aws: &Aws, cluster: &str) -> anyhow::Result<Vec<Observed>
     Ok(out)
 }
 
-async fn vpc_attribute(aws: &Aws, vpc: &str, attr: VpcAttributeName) -> anyhow::Result<bool> {
-    let r = aws
+/// One DNS attribute of a VPC; `None` if the VPC was deleted meanwhile.
+async fn vpc_attribute(
+    aws: &Aws,
+    vpc: &str,
+    attr: VpcAttributeName,
+) -> anyhow::Result<Option<bool>> {
+    let Some(r) = aws
         .ec2
         .describe_vpc_attribute()
         .vpc_id(vpc)
         .attribute(attr.clone())
         .send()
         .await
-        .ctx("ec2:DescribeVpcAttribute")?;
+        .found("ec2:DescribeVpcAttribute", &["InvalidVpcID.NotFound"])?
+    else {
+        return Ok(None);
+    };
     let v = match attr {
         VpcAttributeName::EnableDnsSupport => r.enable_dns_support(),
         _ => r.enable_dns_hostnames(),
     };
-    Ok(v.and_then(|b| b.value()).unwrap_or(false))
+    Ok(Some(v.and_then(|b| b.value()).unwrap_or(false)))
 }
 
 async fn discover_subnets(aws: &Aws, cluster: &str) -> anyhow::Result<Vec<Observed>> {

@@ -58,24 +58,12 @@ impl Workspace {
         p
     }
 
-    /// Runs eksscale in this workspace against the emulator.
+    /// Runs eksscale in this workspace against the shared emulator.
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eksscale"));
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.path("no-aws-credentials"),
-            )
-            .env("HOME", self.dir.path())
-            .env("CI", "1")
-            .env("NO_COLOR", "1");
-        Run(cmd.output().expect("run eksscale"))
+        Run(self
+            .command(&endpoint(), args)
+            .output()
+            .expect("run eksscale"))
     }
 }
 
@@ -377,5 +365,76 @@ pub fn keda_manifest() -> PathBuf {
     match std::env::var_os("EKSSCALE_KEDA_MANIFEST") {
         Some(p) => PathBuf::from(p),
         None => repo_path("../shared/keda/2.20.2/keda-2.20.2.yaml"),
+    }
+}
+
+/// An AWS emulator of the test's own, with its own settings (e.g. slow EKS
+/// creation), stopped on drop.
+pub struct Emulator {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let python = std::env::var("EKSSCALE_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("this test starts its own AWS emulator with the test venv: run it through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let mut child = Command::new(python)
+            .arg(repo_path("tests/emulator/server.py"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--port-file"])
+            .arg(&port_file)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tests/emulator/server.py");
+        for _ in 0..600 {
+            if let Ok(p) = std::fs::read_to_string(&port_file)
+                && !p.trim().is_empty()
+            {
+                return Self {
+                    child,
+                    url: format!("http://127.0.0.1:{}", p.trim()),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the AWS emulator did not start within 60 s");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Workspace {
+    /// An eksscale command in this workspace against a given endpoint, not run yet.
+    pub fn command(&self, endpoint: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eksscale"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
+            .env("HOME", self.dir.path())
+            .env("CI", "1")
+            .env("NO_COLOR", "1");
+        cmd
     }
 }
