@@ -20,14 +20,7 @@ WORK="$RUN_DIR/bench"
 mkdir -p "$WORK"
 cd "$WORK"
 export HOME="$WORK" CI=1
-cat > fake.kubeconfig <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: fake, cluster: {server: "$EKSSCALE_TEST_KUBE"}}]
-users: [{name: fake, user: {token: bench}}]
-contexts: [{name: fake, context: {cluster: fake, user: fake}}]
-current-context: fake
-KC
+write_fake_kubeconfig fake.kubeconfig
 config() { # name, keda enabled (true|false)
   cat > eksscale.yaml <<CFG
 apiVersion: eksscale.io/v1alpha1

@@ -27,14 +27,7 @@ WORK="$RUN_DIR/demo"
 mkdir -p "$WORK"
 cd "$WORK"
 export HOME="$WORK"   # the kubeconfig entry `up` writes lands here, not in your ~/.kube
-cat > fake.kubeconfig <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: fake, cluster: {server: "$EKSSCALE_TEST_KUBE"}}]
-users: [{name: fake, user: {token: demo}}]
-contexts: [{name: fake, context: {cluster: fake, user: fake}}]
-current-context: fake
-KC
+write_fake_kubeconfig fake.kubeconfig
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "$BIN" init --name demo --region us-west-2

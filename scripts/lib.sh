@@ -77,6 +77,18 @@ start_fakekube() {
   log "fake Kubernetes API on $EKSSCALE_TEST_KUBE"
 }
 
+# write_fake_kubeconfig FILE: a kubeconfig that reaches the fake API server.
+write_fake_kubeconfig() {
+  cat > "$1" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "$EKSSCALE_TEST_KUBE"}}]
+users: [{name: fake, user: {token: not-a-secret}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake}}]
+current-context: fake
+KC
+}
+
 stop_servers() {
   local pid
   for pid in "${PIDS[@]}"; do

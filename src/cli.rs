@@ -218,31 +218,9 @@ pub struct TokenArgs {
     pub region: Option<String>,
 }
 
-/// `90s`, `10m`, `1h`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for ch in s.trim().chars() {
-        if ch.is_ascii_digit() {
-            num.push(ch);
-            continue;
-        }
-        let unit = match ch {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(format!("unknown unit {ch:?}; use s, m or h, e.g. 10m")),
-        };
-        let n: u64 = num
-            .parse()
-            .map_err(|_| "write a number before each unit, e.g. 90s".to_string())?;
-        total += n * unit;
-        num.clear();
-    }
-    if !num.is_empty() || total == 0 {
-        return Err("write a duration such as 90s, 10m or 1h".into());
-    }
-    Ok(std::time::Duration::from_secs(total))
+/// `90s`, `10m`, `1h`, `1h30m` (the same format as `spec.ttl`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::validate::parse_duration(s)
 }
 
 #[derive(Debug, Args, Clone)]

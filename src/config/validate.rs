@@ -815,13 +815,13 @@ fn check_label_value(v: &str) -> Result<(), String> {
     }
 }
 
-/// `8h`, `90m`, `2d`, `1h30m`: at least 10 minutes, at most 30 days.
-pub fn parse_ttl(s: &str) -> Result<jiff::SignedDuration, String> {
+/// A duration such as `90s`, `10m`, `8h`, `2d` or `1h30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     if t.is_empty() {
         return Err("empty".into());
     }
-    let mut total: i64 = 0;
+    let mut total: u64 = 0;
     let mut num = String::new();
     for ch in t.chars() {
         if ch.is_ascii_digit() {
@@ -835,7 +835,7 @@ pub fn parse_ttl(s: &str) -> Result<jiff::SignedDuration, String> {
             'd' => 86_400,
             _ => return Err(format!("unknown unit {ch:?} (use s, m, h or d)")),
         };
-        let n: i64 = num
+        let n: u64 = num
             .parse()
             .map_err(|_| "a number must come before each unit".to_string())?;
         total = total.saturating_add(n.saturating_mul(unit));
@@ -844,13 +844,22 @@ pub fn parse_ttl(s: &str) -> Result<jiff::SignedDuration, String> {
     if !num.is_empty() {
         return Err("the last number has no unit".into());
     }
-    if total < 600 {
+    if total == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+/// A TTL: a duration of at least 10 minutes and at most 30 days.
+pub fn parse_ttl(s: &str) -> Result<jiff::SignedDuration, String> {
+    let d = parse_duration(s)?;
+    if d.as_secs() < 600 {
         return Err("must be at least 10m".into());
     }
-    if total > 30 * 86_400 {
+    if d.as_secs() > 30 * 86_400 {
         return Err("must be at most 30d".into());
     }
-    Ok(jiff::SignedDuration::from_secs(total))
+    jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
