@@ -166,6 +166,12 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<u8> {
                     g.verbose
                 )
             );
+            if p.spec.keda.enabled {
+                println!(
+                    "KEDA {} is applied to Kubernetes by every `up` (server-side apply, reported per object); `eksscale render` shows those objects.",
+                    p.spec.keda.version
+                );
+            }
             if let Some(t) = &timeline {
                 print!("{}", crate::plan::timeline::render(t));
             }

@@ -80,7 +80,7 @@ pub fn plan_text(
         );
     }
     if !plan.has_changes() {
-        let _ = writeln!(out, "Everything is up to date.");
+        let _ = writeln!(out, "AWS resources are up to date.");
     }
     out
 }
