@@ -382,6 +382,11 @@ async fn cluster_with_irsa_access_addons_and_zonal_node_groups() {
     assert_eq!(cluster_entry["action"], "update", "{cluster_entry}");
     assert_eq!(cluster_entry["changes"][0]["field"], "version");
     assert_eq!(plan["summary"]["create"], 0);
+    let text = ws.run(&["plan"]).expect(0).stdout();
+    assert!(
+        text.contains("Upgrade: the control plane goes from Kubernetes 1.35 to 1.36 in place"),
+        "{text}"
+    );
     let up = ws.run(&["up", "-o", "json"]).expect(0);
     let arn_before = c.arn().unwrap().to_string();
     let after = aws.eks.describe_cluster().name(&name).send().await.unwrap();

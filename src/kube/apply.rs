@@ -249,27 +249,35 @@ impl Applier {
             _ => return Ok(()),
         };
         let what = format!("{} {} to be ready", obj.kind(), obj.name);
-        s.wait(what, self.timeout, KUBE_POLL, || async {
-            let cur = api
-                .get(&obj.name)
-                .await
-                .with_context(|| format!("reading {}", obj.id()))?;
-            let v = serde_json::to_value(&cur)?;
-            Ok(match check(&v) {
-                Readiness::Ready => Poll::Ready(()),
-                Readiness::Failed(why) => Poll::Failed(why),
-                Readiness::Pending(state) if obj.kind() == "Deployment" => {
-                    let pods = self.pod_problems(obj, &v).await.unwrap_or_default();
-                    Poll::Pending(if pods.is_empty() {
-                        state
-                    } else {
-                        format!("{state}; {pods}")
-                    })
-                }
-                Readiness::Pending(state) => Poll::Pending(state),
+        let waited = s
+            .wait(what, self.timeout, KUBE_POLL, || async {
+                let cur = api
+                    .get(&obj.name)
+                    .await
+                    .with_context(|| format!("reading {}", obj.id()))?;
+                let v = serde_json::to_value(&cur)?;
+                Ok(match check(&v) {
+                    Readiness::Ready => Poll::Ready(()),
+                    Readiness::Failed(why) => Poll::Failed(why),
+                    Readiness::Pending(state) if obj.kind() == "Deployment" => {
+                        let pods = self.pod_problems(obj, &v).await.unwrap_or_default();
+                        Poll::Pending(if pods.is_empty() {
+                            state
+                        } else {
+                            format!("{state}; {pods}")
+                        })
+                    }
+                    Readiness::Pending(state) => Poll::Pending(state),
+                })
             })
-        })
-        .await
+            .await;
+        if obj.kind() == "APIService" {
+            // The usual cause: the control plane cannot reach the pods on the nodes.
+            return waited.context(
+                "the control plane must reach the metrics API server on the nodes over TCP 6443 (admission webhooks: 9443); check the cluster security group's ingress from itself (see docs/troubleshooting.md)",
+            );
+        }
+        waited
     }
 
     /// Why a Deployment's pods are not running: scheduling and container

@@ -51,6 +51,17 @@ pub fn plan_text(
             }
         }
     }
+    if let Some(c) = plan.entries.iter().find(|e| e.kind == Kind::EksCluster)
+        && let Change::Update { changes } = &c.change
+        && let Some(v) = changes.iter().find(|f| f.field == "version")
+    {
+        let _ = writeln!(
+            out,
+            "\n  Upgrade: the control plane goes from Kubernetes {} to {} in place (typically 10 minutes; the API stays available), then each node group rolls to the new version one node at a time (maxUnavailable 1). The cluster is not recreated.",
+            v.from.as_deref().unwrap_or("?"),
+            v.to
+        );
+    }
     for o in &plan.deletions {
         let _ = writeln!(
             out,
