@@ -329,6 +329,15 @@ pub async fn ensure(
     r: &dyn Resolve,
     create_tags: &Tags,
 ) -> anyhow::Result<(Done, Observed)> {
+    // A NAT gateway still being deleted (an interrupted `down`) is going away:
+    // let it finish (its Elastic IP is freed only then), and create a new one.
+    let obs = match obs {
+        Some(o) if o.kind() == Kind::NatGateway && o.state.as_deref() == Some("deleting") => {
+            wait_nat_deleted(s, aws, &o.id).await?;
+            None
+        }
+        other => other,
+    };
     let change = diff(node, obs, r);
     let mut all_tags = node.tags.clone();
     all_tags.extend(create_tags.clone());
@@ -739,6 +748,21 @@ async fn nat_state(aws: &Aws, id: &str) -> anyhow::Result<Option<(NatGatewayStat
     }))
 }
 
+async fn wait_nat_deleted(s: &StepCtx, aws: &Aws, id: &str) -> anyhow::Result<()> {
+    s.wait(
+        format!("NAT gateway {id} to be deleted"),
+        NAT_TIMEOUT,
+        NAT_POLL,
+        || async {
+            Ok(match nat_state(aws, id).await? {
+                None | Some((NatGatewayState::Deleted, _)) => Poll::Ready(()),
+                Some((state, _)) => Poll::Pending(state.as_str().to_string()),
+            })
+        },
+    )
+    .await
+}
+
 async fn wait_nat_available(s: &StepCtx, aws: &Aws, id: &str) -> anyhow::Result<()> {
     s.wait(
         format!("NAT gateway {id} to become available"),
@@ -912,18 +936,7 @@ pub async fn delete(s: &StepCtx, aws: &Aws, obs: &Observed) -> anyhow::Result<Do
                 }
             }
             // Its Elastic IP can only be released once the NAT is fully gone.
-            s.wait(
-                format!("NAT gateway {id} to be deleted"),
-                NAT_TIMEOUT,
-                NAT_POLL,
-                || async {
-                    Ok(match nat_state(aws, &id).await? {
-                        None | Some((NatGatewayState::Deleted, _)) => Poll::Ready(()),
-                        Some((state, _)) => Poll::Pending(state.as_str().to_string()),
-                    })
-                },
-            )
-            .await?;
+            wait_nat_deleted(s, aws, &id).await?;
             true
         }
         Kind::RouteTable => {
