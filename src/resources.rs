@@ -483,6 +483,166 @@ pub fn kube_steps(
     steps
 }
 
+pub const HELM_STEP: &str = "k8s/helm/keda";
+pub const HELM_UNINSTALL_STEP: &str = "k8s/helm/keda-uninstall";
+
+impl KubeAccess {
+    /// How helm reaches the same cluster: the given kubeconfig, or for EKS a
+    /// private kubeconfig written into `dir` whose user runs `eksscale token`.
+    pub fn helm(
+        &self,
+        cluster: &str,
+        region: &str,
+        r: &dyn Resolve,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<crate::keda::helm::Access> {
+        Ok(match self.target(cluster, region, r)? {
+            crate::kube::Target::File { path, context } => crate::keda::helm::Access {
+                kubeconfig: path,
+                context,
+            },
+            crate::kube::Target::Eks(entry) => {
+                let path = dir.join("kubeconfig");
+                crate::kube::kubeconfig::update(&path, &entry)?;
+                crate::keda::helm::Access {
+                    kubeconfig: path,
+                    context: Some(entry.name),
+                }
+            }
+        })
+    }
+}
+
+/// What the helm installer needs, resolved before anything changes.
+#[derive(Debug, Clone)]
+pub struct HelmInstall {
+    pub helm: std::path::PathBuf,
+    pub values: serde_json::Value,
+}
+
+/// `keda.installer: helm`: install or upgrade the chart once the API answers
+/// and the node groups exist, then wait like the manifest installer does.
+pub fn helm_step(
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    graph: &[Node],
+    access: &KubeAccess,
+    applier: &Arc<crate::kube::apply::Applier>,
+    install: HelmInstall,
+    outputs: &Outputs,
+) -> Step {
+    use crate::keda::helm;
+    let mut deps = vec![KUBE_CONNECT.to_string()];
+    deps.extend(
+        graph
+            .iter()
+            .filter(|n| n.kind == Kind::NodeGroup)
+            .map(|n| n.id.clone()),
+    );
+    let (ctx, spec, access, applier, outputs) = (
+        ctx.clone(),
+        spec.clone(),
+        access.clone(),
+        applier.clone(),
+        outputs.clone(),
+    );
+    Step {
+        id: HELM_STEP.into(),
+        deps,
+        action: "check release".into(),
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(HELM_STEP);
+                let dir = tempfile::Builder::new()
+                    .prefix("eksscale-helm-")
+                    .tempdir()
+                    .context("creating a private temporary directory for helm")?;
+                let to = access.helm(&spec.name, &spec.region, &outputs, dir.path())?;
+                let version = &spec.keda.version;
+                let current = helm::release(&install.helm, &to).await?;
+                let action = helm::decide(current.as_ref(), version, &install.values);
+                if action != helm::Action::None {
+                    s.progress(format!(
+                        "helm upgrade --install {} {} --repo {} --version {version}",
+                        helm::RELEASE,
+                        helm::CHART,
+                        helm::CHART_REPO,
+                    ));
+                    helm::install(&install.helm, &to, version, &install.values, dir.path()).await?;
+                }
+                for obj in helm::readiness_objects() {
+                    applier.wait_for(&s, &obj).await?;
+                }
+                let after = helm::release(&install.helm, &to)
+                    .await?
+                    .context("helm reports no keda release after installing it")?;
+                let detail = format!("chart {}, revision {}", after.chart, after.revision);
+                Ok(Done::with(
+                    match action {
+                        helm::Action::Install => crate::engine::Outcome::Created,
+                        helm::Action::Upgrade => crate::engine::Outcome::Updated,
+                        helm::Action::None => crate::engine::Outcome::Unchanged,
+                    },
+                    detail,
+                ))
+            })
+        }),
+    }
+}
+
+/// Whether this cluster's KEDA was installed by eksscale with helm: the
+/// chart's operator Deployment carries our cluster label and Helm's marks.
+async fn helm_release_is_ours(client: &::kube::Client, cluster: &str) -> anyhow::Result<bool> {
+    let api: ::kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        ::kube::Api::namespaced(client.clone(), crate::keda::NAMESPACE);
+    let Some(d) = api.get_opt(crate::keda::helm::OPERATOR).await? else {
+        return Ok(false);
+    };
+    let labels = d.metadata.labels.unwrap_or_default();
+    let annotations = d.metadata.annotations.unwrap_or_default();
+    Ok(labels
+        .get(crate::kube::apply::LABEL_CLUSTER)
+        .map(String::as_str)
+        == Some(cluster)
+        && labels
+            .get(crate::kube::apply::LABEL_MANAGED_BY)
+            .map(String::as_str)
+            == Some("Helm")
+        && annotations
+            .get("meta.helm.sh/release-name")
+            .map(String::as_str)
+            == Some(crate::keda::helm::RELEASE))
+}
+
+/// `down`: uninstall the helm release after the scaled objects are gone.
+fn helm_uninstall_step(
+    ctx: &RunCtx,
+    helm: std::path::PathBuf,
+    to: crate::keda::helm::Access,
+    dir: tempfile::TempDir,
+    deps: Vec<String>,
+) -> Step {
+    let ctx = ctx.clone();
+    Step {
+        id: HELM_UNINSTALL_STEP.into(),
+        deps,
+        action: "helm uninstall".into(),
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(HELM_UNINSTALL_STEP);
+                s.progress(format!(
+                    "helm uninstall {} --namespace {}",
+                    crate::keda::helm::RELEASE,
+                    crate::keda::NAMESPACE
+                ));
+                crate::keda::helm::uninstall(&helm, &to).await?;
+                drop(dir);
+                Ok(Done::new(crate::engine::Outcome::Deleted))
+            })
+        }),
+    }
+}
+
 /// Writes the kubeconfig entry once the cluster is ACTIVE.
 pub fn kubeconfig_step(spec: &Arc<Spec>, outputs: &Outputs) -> Step {
     let (spec, outputs) = (spec.clone(), outputs.clone());
@@ -541,12 +701,16 @@ pub async fn kube_cleanup(
             false,
             std::time::Duration::from_secs(5 * 60),
         ));
-        applier.connect(client);
+        applier.connect(client.clone());
         let owned = applier.find_owned().await?;
-        anyhow::Ok((applier, owned))
+        let helm_release = helm_release_is_ours(&client, &ctx.cluster).await?;
+        anyhow::Ok((applier, owned, helm_release))
     };
-    let (applier, owned) = match tokio::time::timeout(std::time::Duration::from_secs(60), reachable)
-        .await
+    let (applier, owned, helm_release) = match tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        reachable,
+    )
+    .await
     {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
@@ -562,14 +726,43 @@ pub async fn kube_cleanup(
             return Ok(None);
         }
     };
-    if owned.is_empty() {
+    let helm = if helm_release {
+        match crate::keda::helm::find() {
+            Some(helm) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("eksscale-helm-")
+                    .tempdir()
+                    .context("creating a private temporary directory for helm")?;
+                let to = access.helm(&ctx.cluster, region, &world, dir.path())?;
+                Some((helm, to, dir))
+            }
+            None => {
+                ctx.events.warn(
+                    "KEDA was installed with helm, but no `helm` is on PATH; skipping `helm uninstall` (deleting the cluster removes KEDA anyway)",
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if owned.is_empty() && helm.is_none() {
         return Ok(None);
     }
     ctx.events.info(format!(
-        "deleting {} Kubernetes objects eksscale applied",
-        owned.len()
+        "deleting {} Kubernetes objects eksscale applied{}",
+        owned.len(),
+        if helm.is_some() {
+            ", then the KEDA helm release"
+        } else {
+            ""
+        }
     ));
-    let steps = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    let mut steps = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    if let Some((helm, to, dir)) = helm {
+        let deps = steps.iter().map(|s| s.id.clone()).collect();
+        steps.push(helm_uninstall_step(ctx, helm, to, dir, deps));
+    }
     Ok(Some(
         crate::engine::execute(steps, concurrency, &ctx.events, &ctx.cancel).await?,
     ))

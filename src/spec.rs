@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
-pub use crate::config::schema::{CapacityType, KedaIdentity, LogType, NatMode, TaintEffect};
+pub use crate::config::schema::{
+    CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, TaintEffect,
+};
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -92,6 +94,7 @@ pub struct KedaSpec {
     pub identity: KedaIdentity,
     pub operator_replicas: i32,
     pub manifest: Option<String>,
+    pub installer: KedaInstaller,
 }
 
 /// One availability zone's share of the VPC.

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name};
+use common::{FakeHelm, FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name};
 
 fn spec(identity: &str, addons: &str) -> String {
     format!(
@@ -292,4 +292,150 @@ async fn missing_manifest_offline_fails_before_anything_is_created() {
         Vec::<String>::new(),
         "nothing half-created"
     );
+}
+
+#[tokio::test]
+async fn keda_with_helm_installs_the_chart_with_generated_values() {
+    let region = "eu-central-1";
+    let name = unique_name("kedahelm");
+    let ws = Workspace::new();
+    let text = spec("irsa", "vpc-cni, coredns, kube-proxy").replace(
+        &format!("    manifest: {}\n", keda_manifest().display()),
+        "    installer: helm\n",
+    );
+    ws.config(&name, region, &text);
+    let kube = FakeKube::start();
+    let kc = kube.kubeconfig(&ws);
+    let kc = kc.to_str().unwrap();
+    let aws = Reader::new(region).await;
+
+    // --- No helm on PATH: a usage error before any AWS change.
+    let empty = ws.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = ws
+        .run_env(
+            &["up", "--kubeconfig", kc, "-o", "json"],
+            &[("PATH", empty.into_os_string())],
+        )
+        .expect(2);
+    assert!(
+        run.stderr().contains("no `helm` was found on PATH")
+            && run.stderr().contains("installer: manifest"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        aws.tagged(&name).await,
+        Vec::<String>::new(),
+        "nothing half-created"
+    );
+
+    // --- With helm: one pinned `upgrade --install` of the kedacore chart.
+    let helm = FakeHelm::install(&ws);
+    let up = ws
+        .run_env(&["up", "--kubeconfig", kc, "-o", "json"], &helm.env())
+        .expect(0)
+        .summary();
+    assert_eq!(up["steps"]["k8s/helm/keda"]["outcome"], "created", "{up}");
+    let upgrades: Vec<Vec<String>> = helm
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "upgrade")
+        .collect();
+    assert_eq!(upgrades.len(), 1);
+    let call = upgrades[0].join(" ");
+    for part in [
+        "upgrade --install keda keda",
+        "--repo https://kedacore.github.io/charts",
+        "--version 2.20.2",
+        "--namespace keda --create-namespace",
+    ] {
+        assert!(call.contains(part), "{call}");
+    }
+    assert!(call.contains(&format!("--kubeconfig {kc}")), "{call}");
+
+    // What the chart made of the generated values.
+    let role_name = format!("eksscale-{name}-keda-operator");
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    let role_arn = role.role().unwrap().arn().to_string();
+    let sa = kube.find("ServiceAccount", "keda-operator").await;
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        role_arn.as_str()
+    );
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"],
+        "true"
+    );
+    let op = kube.find("Deployment", "keda-operator").await;
+    assert_eq!(op["spec"]["replicas"], 2);
+    assert_eq!(
+        op["metadata"]["labels"]["eksscale.io/cluster"],
+        name.as_str()
+    );
+    for d in [
+        "keda-operator",
+        "keda-operator-metrics-apiserver",
+        "keda-admission-webhooks",
+    ] {
+        let d = kube.find("Deployment", d).await;
+        let tsc = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            .as_array()
+            .unwrap();
+        let keys: Vec<&str> = tsc
+            .iter()
+            .map(|t| t["topologyKey"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        );
+        assert_eq!(
+            tsc[0]["labelSelector"], d["spec"]["selector"],
+            "spreads its own pods"
+        );
+    }
+    let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+
+    // --- Re-run: no new revision, no AWS mutation.
+    let again = ws
+        .run_env(&["up", "--kubeconfig", kc, "-o", "json"], &helm.env())
+        .expect(0)
+        .summary();
+    assert_eq!(again["steps"]["k8s/helm/keda"]["outcome"], "unchanged");
+    assert_eq!(again["aws_calls"]["mutating"], 0);
+    assert_eq!(
+        helm.calls().iter().filter(|c| c[0] == "upgrade").count(),
+        1,
+        "no second upgrade"
+    );
+
+    // --- render: the chart values up hands to helm.
+    let r = ws.run(&["render", "-o", "json"]).expect(0);
+    let r: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(r["installer"], "helm");
+    assert_eq!(
+        r["values"]["podIdentity"]["aws"]["irsa"]["roleArn"],
+        role_arn.as_str()
+    );
+
+    // --- down: helm uninstall, then AWS; nothing left on either side.
+    ws.run_env(&["down", "--kubeconfig", kc, "--yes"], &helm.env())
+        .expect(0);
+    assert!(helm.calls().iter().any(|c| c[0] == "uninstall"));
+    assert!(
+        kube.objects()
+            .await
+            .iter()
+            .all(|o| o["metadata"]["labels"]["eksscale.io/cluster"] != name.as_str()),
+        "the release's objects are gone"
+    );
+    assert_eq!(aws.tagged(&name).await, Vec::<String>::new());
 }

@@ -203,11 +203,25 @@ where
             let msg = e.message().unwrap_or("no message");
             anyhow::anyhow!("{op}: {code}: {msg}")
         }
-        _ => anyhow::anyhow!(
-            "{op}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
-        ),
+        _ => anyhow::anyhow!("{op}: {}", error_chain(&err)),
     }
+}
+
+/// An error and its sources, `: `-separated, each message once. (The SDK's
+/// `DisplayErrorContext` appends the whole Debug form, which buries the cause
+/// under response dumps.)
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let m = e.to_string();
+        if !m.is_empty() && !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = e.source();
+    }
+    out
 }
 
 /// `?`-friendly conversion: `client.op().send().await.ctx("ec2:CreateVpc")?`.

@@ -126,8 +126,8 @@ pub async fn exec_credential(
         .context("no AWS credentials provider is configured")?;
     let creds = provider.provide_credentials().await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot load AWS credentials: {}; set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
+            "cannot load AWS credentials: {}\nSet AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+            super::error_chain(&e)
         )
     })?;
     let now = SystemTime::now();

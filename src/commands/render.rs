@@ -49,6 +49,9 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<u8> {
     }
     let role = spec.role_name("keda-operator");
     let role_arn = operator_role_arn(&spec.region, &role).await;
+    if spec.keda.installer == crate::spec::KedaInstaller::Helm {
+        return render_helm_values(g, &a, &spec, &role_arn);
+    }
     let dir = g.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let (objects, origin) = crate::keda::objects(&spec.keda, &dir, &role_arn).await?;
     let docs: Vec<serde_json::Value> = objects
@@ -82,6 +85,53 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<u8> {
                     print!("---\n{}", serde_saphyr::to_string(doc)?);
                 }
             }
+        },
+    }
+    Ok(0)
+}
+
+/// `keda.installer: helm`: what `up` hands to helm is the chart values.
+fn render_helm_values(
+    g: &Global,
+    a: &RenderArgs,
+    spec: &crate::spec::Spec,
+    role_arn: &str,
+) -> anyhow::Result<u8> {
+    use crate::keda::helm;
+    let values = helm::values(&spec.keda, &spec.name, role_arn)?;
+    let chart = format!(
+        "{} --repo {} --version {}",
+        helm::CHART,
+        helm::CHART_REPO,
+        spec.keda.version
+    );
+    let text = format!(
+        "# Values for `helm upgrade --install {} {chart} --namespace {}`\n# (keda.installer: helm). See the objects with `helm template` and these values.\n{}",
+        helm::RELEASE,
+        crate::keda::NAMESPACE,
+        serde_saphyr::to_string(&values)?
+    );
+    match &a.out {
+        Some(out) => {
+            std::fs::create_dir_all(out)?;
+            let path = out.join("keda-values.yaml");
+            std::fs::write(&path, &text)?;
+            match g.output {
+                Output::Json => super::print_json(&serde_json::json!({
+                    "command": "render", "ok": true, "installer": "helm",
+                    "chart": chart, "files": [path],
+                }))?,
+                Output::Human => println!(
+                    "Wrote the KEDA chart values to {} (installer: helm).",
+                    path.display()
+                ),
+            }
+        }
+        None => match g.output {
+            Output::Json => super::print_json(&serde_json::json!({
+                "installer": "helm", "chart": chart, "values": values,
+            }))?,
+            Output::Human => print!("{text}"),
         },
     }
     Ok(0)

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::cli::{Global, Output, UpArgs};
 use crate::engine::{self, Outcome, RunReport};
 use crate::resources::{self, Outputs, RunCtx};
+use crate::spec::KedaInstaller;
 
 #[derive(Serialize)]
 struct UpJson<'a> {
@@ -46,6 +47,18 @@ fn counts(r: &RunReport) -> Counts {
     }
 }
 
+/// How KEDA goes on, decided (and checked) before anything changes.
+enum Keda {
+    Manifest {
+        objects: Vec<crate::kube::apply::Object>,
+        origin: String,
+    },
+    Helm {
+        install: resources::HelmInstall,
+        version: String,
+    },
+}
+
 pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
     let p = super::plan::prepare(g).await?;
     // Everything that can fail without AWS is done before the first change.
@@ -61,8 +74,22 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
-        let (objects, origin) = crate::keda::objects(&p.spec.keda, &dir, &role_arn).await?;
-        Some((objects, origin))
+        Some(match p.spec.keda.installer {
+            KedaInstaller::Manifest => {
+                let (objects, origin) = crate::keda::objects(&p.spec.keda, &dir, &role_arn).await?;
+                Keda::Manifest { objects, origin }
+            }
+            KedaInstaller::Helm => {
+                let (helm, version) = crate::keda::helm::locate()
+                    .await
+                    .map_err(|e| super::usage(format!("{e:#}; nothing was changed")))?;
+                let values = crate::keda::helm::values(&p.spec.keda, &p.spec.name, &role_arn)?;
+                Keda::Helm {
+                    install: resources::HelmInstall { helm, values },
+                    version,
+                }
+            }
+        })
     } else {
         None
     };
@@ -116,12 +143,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
     if !a.no_kubeconfig {
         steps.push(resources::kubeconfig_step(&p.spec, &outputs));
     }
-    if let Some((objects, origin)) = &keda {
-        events.info(format!(
-            "KEDA {}: {} objects from {origin}",
-            p.spec.keda.version,
-            objects.len()
-        ));
+    if let Some(keda) = keda {
         let access = match &g.kubeconfig {
             Some(path) => resources::KubeAccess::File {
                 path: path.clone(),
@@ -134,9 +156,39 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
             a.force_conflicts,
             a.kube_timeout,
         ));
-        steps.extend(resources::kube_steps(
-            &ctx, &p.spec, &p.graph, &access, &applier, objects, &outputs,
-        ));
+        match keda {
+            Keda::Manifest { objects, origin } => {
+                events.info(format!(
+                    "KEDA {}: {} objects from {origin}",
+                    p.spec.keda.version,
+                    objects.len()
+                ));
+                steps.extend(resources::kube_steps(
+                    &ctx, &p.spec, &p.graph, &access, &applier, &objects, &outputs,
+                ));
+            }
+            Keda::Helm { install, version } => {
+                events.info(format!(
+                    "KEDA {}: chart {}/{} with {} ({version})",
+                    p.spec.keda.version,
+                    crate::keda::helm::CHART_REPO,
+                    crate::keda::helm::CHART,
+                    install.helm.display()
+                ));
+                steps.extend(resources::kube_steps(
+                    &ctx,
+                    &p.spec,
+                    &p.graph,
+                    &access,
+                    &applier,
+                    &[],
+                    &outputs,
+                ));
+                steps.push(resources::helm_step(
+                    &ctx, &p.spec, &p.graph, &access, &applier, install, &outputs,
+                ));
+            }
+        }
     }
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
 

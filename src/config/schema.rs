@@ -361,6 +361,8 @@ pub struct KedaFile {
     pub operator_replicas: i64,
     #[serde(default)]
     pub manifest: Option<String>,
+    #[serde(default)]
+    pub installer: KedaInstaller,
 }
 
 impl Default for KedaFile {
@@ -371,6 +373,7 @@ impl Default for KedaFile {
             identity: KedaIdentity::default(),
             operator_replicas: default_operator_replicas(),
             manifest: None,
+            installer: KedaInstaller::default(),
         }
     }
 }
@@ -380,6 +383,17 @@ fn default_keda_version() -> String {
 }
 fn default_operator_replicas() -> i64 {
     2
+}
+
+/// How KEDA gets onto the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KedaInstaller {
+    /// eksscale applies the (customised) release manifest with server-side apply.
+    #[default]
+    Manifest,
+    /// `helm upgrade --install` of the kedacore chart, with generated values.
+    Helm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

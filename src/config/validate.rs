@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::Ipv4Net;
 
-use super::schema::{API_VERSION, ConfigFile, KIND, KedaIdentity, NatMode, Zones};
+use super::schema::{API_VERSION, ConfigFile, KIND, KedaIdentity, KedaInstaller, NatMode, Zones};
 use crate::catalog::{self, ADDONS, KEDA_RELEASES, KUBERNETES_VERSIONS, SAMPLES};
 use crate::spec::{
     self, AccessSpec, EndpointSpec, KedaSpec, NodeGroupSpec, Spec, Taint, VpcSpec, ZoneChoice,
@@ -496,6 +496,13 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
         );
     }
 
+    if k.installer == KedaInstaller::Helm && k.manifest.is_some() {
+        c.err(
+            "spec.keda.manifest",
+            "keda.manifest is for installer: manifest; installer: helm installs the kedacore/keda chart of keda.version from https://kedacore.github.io/charts. Remove one of the two",
+        );
+    }
+
     // --- Samples ---------------------------------------------------------------
     let mut samples_seen = BTreeSet::new();
     for (i, name) in s.samples.iter().enumerate() {
@@ -572,6 +579,7 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             identity: k.identity,
             operator_replicas: clamp_i32(k.operator_replicas),
             manifest: k.manifest.clone(),
+            installer: k.installer,
         },
         samples: s.samples.clone(),
         ttl,

@@ -235,6 +235,12 @@ impl Applier {
         })
     }
 
+    /// Waits until an object that something else applied (helm) is ready.
+    pub async fn wait_for(&self, s: &StepCtx, obj: &Object) -> anyhow::Result<()> {
+        let api = self.api(obj).await?;
+        self.wait_ready(s, obj, &api).await
+    }
+
     async fn wait_ready(
         &self,
         s: &StepCtx,

@@ -65,6 +65,72 @@ impl Workspace {
             .output()
             .expect("run eksscale"))
     }
+
+    /// [`Workspace::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, std::ffi::OsString)]) -> Run {
+        let mut cmd = self.command(&endpoint(), args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run(cmd.output().expect("run eksscale"))
+    }
+}
+
+/// tests/fakehelm as `helm` on a PATH of its own, with its state and call
+/// log in the workspace.
+pub struct FakeHelm {
+    pub bin: PathBuf,
+    pub state: PathBuf,
+    pub log: PathBuf,
+}
+
+impl FakeHelm {
+    pub fn install(ws: &Workspace) -> Self {
+        let python = std::env::var("EKSSCALE_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("the fake helm runs with the test venv: run this test through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
+        });
+        let bin = ws.path("helm-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let helm = bin.join("helm");
+        std::fs::write(
+            &helm,
+            format!(
+                "#!/bin/sh\nexec '{python}' '{}' \"$@\"\n",
+                repo_path("tests/fakehelm/helm.py").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self {
+            bin,
+            state: ws.path("helm-state.json"),
+            log: ws.path("helm-calls.jsonl"),
+        }
+    }
+
+    /// PATH with the fake helm first, and where it keeps state.
+    pub fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut path = std::ffi::OsString::from(&self.bin);
+        if let Some(p) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(p);
+        }
+        vec![
+            ("PATH", path),
+            ("FAKEHELM_STATE", self.state.clone().into()),
+            ("FAKEHELM_LOG", self.log.clone().into()),
+        ]
+    }
+
+    /// Every call so far, as argv lists.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
 }
 
 pub struct Run(pub Output);

@@ -15,6 +15,8 @@
 //!   metrics API server and the admission webhooks, and a PodDisruptionBudget
 //!   for every Deployment with more than one replica.
 
+pub mod helm;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -145,7 +147,7 @@ fn store<T: serde::Serialize>(o: &mut Object, v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spread(selector: &LabelSelector) -> Vec<TopologySpreadConstraint> {
+pub(crate) fn spread(selector: &LabelSelector) -> Vec<TopologySpreadConstraint> {
     ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
         .iter()
         .map(|key| TopologySpreadConstraint {
@@ -279,6 +281,7 @@ mod tests {
             identity,
             operator_replicas: replicas,
             manifest: Some(test_manifest_path()),
+            installer: crate::spec::KedaInstaller::Manifest,
         }
     }
 
