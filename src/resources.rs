@@ -513,6 +513,14 @@ impl KubeAccess {
     }
 }
 
+/// A private (0700) directory for the files handed to helm, removed on drop.
+fn helm_workdir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("eksscale-helm-")
+        .tempdir()
+        .context("creating a private temporary directory for helm")
+}
+
 /// What the helm installer needs, resolved before anything changes.
 #[derive(Debug, Clone)]
 pub struct HelmInstall {
@@ -553,10 +561,7 @@ pub fn helm_step(
         run: Box::new(move || {
             Box::pin(async move {
                 let s = ctx.step(HELM_STEP);
-                let dir = tempfile::Builder::new()
-                    .prefix("eksscale-helm-")
-                    .tempdir()
-                    .context("creating a private temporary directory for helm")?;
+                let dir = helm_workdir()?;
                 let to = access.helm(&spec.name, &spec.region, &outputs, dir.path())?;
                 let version = &spec.keda.version;
                 let current = helm::release(&install.helm, &to).await?;
@@ -729,10 +734,7 @@ pub async fn kube_cleanup(
     let helm = if helm_release {
         match crate::keda::helm::find() {
             Some(helm) => {
-                let dir = tempfile::Builder::new()
-                    .prefix("eksscale-helm-")
-                    .tempdir()
-                    .context("creating a private temporary directory for helm")?;
+                let dir = helm_workdir()?;
                 let to = access.helm(&ctx.cluster, region, &world, dir.path())?;
                 Some((helm, to, dir))
             }

@@ -10,9 +10,17 @@ use std::process::Command;
 use common::{FakeHelm, FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name};
 
 fn spec(identity: &str, addons: &str) -> String {
+    spec_with(
+        identity,
+        addons,
+        &format!("manifest: {}", keda_manifest().display()),
+    )
+}
+
+/// The test config with `source` as the last `keda:` line (manifest or installer).
+fn spec_with(identity: &str, addons: &str, source: &str) -> String {
     format!(
-        "  vpc:\n    zones: 2\n    natGateway: none\n  addons: [{addons}]\n  nodeGroups:\n    - name: general\n      minSize: 1\n      desiredSize: 2\n      maxSize: 3\n  keda:\n    identity: {identity}\n    operatorReplicas: 2\n    manifest: {}\n  samples: [sqs-consumer]\n",
-        keda_manifest().display()
+        "  vpc:\n    zones: 2\n    natGateway: none\n  addons: [{addons}]\n  nodeGroups:\n    - name: general\n      minSize: 1\n      desiredSize: 2\n      maxSize: 3\n  keda:\n    identity: {identity}\n    operatorReplicas: 2\n    {source}\n  samples: [sqs-consumer]\n"
     )
 }
 
@@ -31,6 +39,38 @@ fn step_outcomes(
         }
     }
     m
+}
+
+/// KEDA's highly available shape, whichever installer put it there: the IRSA
+/// annotations, two operator replicas, every Deployment spread over zones and
+/// hosts (its own pods), and the operator's PDB.
+async fn assert_keda_shape(kube: &FakeKube, deployments: [&str; 3], role_arn: &str) {
+    let sa = kube.find("ServiceAccount", "keda-operator").await;
+    let ann = &sa["metadata"]["annotations"];
+    assert_eq!(ann["eks.amazonaws.com/role-arn"], role_arn);
+    assert_eq!(ann["eks.amazonaws.com/sts-regional-endpoints"], "true");
+    let op = kube.find("Deployment", deployments[0]).await;
+    assert_eq!(op["spec"]["replicas"], 2);
+    for d in deployments {
+        let d = kube.find("Deployment", d).await;
+        let tsc = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            .as_array()
+            .unwrap();
+        let keys: Vec<&str> = tsc
+            .iter()
+            .map(|t| t["topologyKey"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        );
+        assert!(tsc.iter().all(|t| t["maxSkew"] == 1
+            && t["whenUnsatisfiable"] == "ScheduleAnyway"
+            && t["labelSelector"] == d["spec"]["selector"]));
+    }
+    let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"], op["spec"]["selector"]);
 }
 
 #[tokio::test]
@@ -57,14 +97,8 @@ async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
 
     // --- The operator role: trust pinned to keda/keda-operator, only the sample queue readable.
     let role_name = format!("eksscale-{name}-keda-operator");
-    let role = aws
-        .iam
-        .get_role()
-        .role_name(&role_name)
-        .send()
-        .await
-        .unwrap();
-    let role = role.role().unwrap();
+    let role = aws.role(&role_name).await;
+    let role = &role;
     let trust = policy_json(role.assume_role_policy_document().unwrap());
     let st = &trust["Statement"][0];
     assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
@@ -109,32 +143,12 @@ async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
     );
 
     // --- Kubernetes side: annotated service account, replicas, spread, PDB, labels.
-    let sa = kube.find("ServiceAccount", "keda-operator").await;
-    assert_eq!(
-        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
-        role.arn()
-    );
-    assert_eq!(
-        sa["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"],
-        "true"
-    );
-    let op = kube.find("Deployment", "keda-operator").await;
-    assert_eq!(op["spec"]["replicas"], 2);
-    for d in ["keda-operator", "keda-metrics-apiserver", "keda-admission"] {
-        let d = kube.find("Deployment", d).await;
-        let keys: Vec<&str> = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["topologyKey"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            keys,
-            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
-        );
-    }
-    let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
-    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_keda_shape(
+        &kube,
+        ["keda-operator", "keda-metrics-apiserver", "keda-admission"],
+        role.arn(),
+    )
+    .await;
     let owned = kube.owned(&name).await;
     assert_eq!(owned.len(), 25);
     assert!(
@@ -215,15 +229,9 @@ async fn keda_with_pod_identity_uses_an_association_instead_of_annotations() {
     ws.run(&["up", "--kubeconfig", kc.to_str().unwrap()])
         .expect(0);
     let role_name = format!("eksscale-{name}-keda-operator");
-    let role = aws
-        .iam
-        .get_role()
-        .role_name(&role_name)
-        .send()
-        .await
-        .unwrap();
-    let role_arn = role.role().unwrap().arn().to_string();
-    let trust = policy_json(role.role().unwrap().assume_role_policy_document().unwrap());
+    let role = aws.role(&role_name).await;
+    let role_arn = role.arn().to_string();
+    let trust = policy_json(role.assume_role_policy_document().unwrap());
     assert_eq!(
         trust["Statement"][0]["Principal"]["Service"],
         "pods.eks.amazonaws.com"
@@ -275,11 +283,15 @@ async fn missing_manifest_offline_fails_before_anything_is_created() {
     let ws = Workspace::new();
     // A manifest URL that cannot be reached (as when offline): the download is
     // the first thing `up` does, so nothing may exist afterwards.
-    let text = spec("irsa", "vpc-cni").replace(
-        &format!("    manifest: {}\n", keda_manifest().display()),
-        "    manifest: http://127.0.0.1:9/keda-2.20.2.yaml\n",
+    ws.config(
+        &name,
+        region,
+        &spec_with(
+            "irsa",
+            "vpc-cni",
+            "manifest: http://127.0.0.1:9/keda-2.20.2.yaml",
+        ),
     );
-    ws.config(&name, region, &text);
     let aws = Reader::new(region).await;
     let run = ws.run(&["up"]).expect(1);
     assert!(
@@ -299,11 +311,11 @@ async fn keda_with_helm_installs_the_chart_with_generated_values() {
     let region = "eu-central-1";
     let name = unique_name("kedahelm");
     let ws = Workspace::new();
-    let text = spec("irsa", "vpc-cni, coredns, kube-proxy").replace(
-        &format!("    manifest: {}\n", keda_manifest().display()),
-        "    installer: helm\n",
+    ws.config(
+        &name,
+        region,
+        &spec_with("irsa", "vpc-cni, coredns, kube-proxy", "installer: helm"),
     );
-    ws.config(&name, region, &text);
     let kube = FakeKube::start();
     let kc = kube.kubeconfig(&ws);
     let kc = kc.to_str().unwrap();
@@ -356,53 +368,22 @@ async fn keda_with_helm_installs_the_chart_with_generated_values() {
 
     // What the chart made of the generated values.
     let role_name = format!("eksscale-{name}-keda-operator");
-    let role = aws
-        .iam
-        .get_role()
-        .role_name(&role_name)
-        .send()
-        .await
-        .unwrap();
-    let role_arn = role.role().unwrap().arn().to_string();
-    let sa = kube.find("ServiceAccount", "keda-operator").await;
-    assert_eq!(
-        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
-        role_arn.as_str()
-    );
-    assert_eq!(
-        sa["metadata"]["annotations"]["eks.amazonaws.com/sts-regional-endpoints"],
-        "true"
-    );
+    let role_arn = aws.role(&role_name).await.arn().to_string();
+    assert_keda_shape(
+        &kube,
+        [
+            "keda-operator",
+            "keda-operator-metrics-apiserver",
+            "keda-admission-webhooks",
+        ],
+        &role_arn,
+    )
+    .await;
     let op = kube.find("Deployment", "keda-operator").await;
-    assert_eq!(op["spec"]["replicas"], 2);
     assert_eq!(
         op["metadata"]["labels"]["eksscale.io/cluster"],
         name.as_str()
     );
-    for d in [
-        "keda-operator",
-        "keda-operator-metrics-apiserver",
-        "keda-admission-webhooks",
-    ] {
-        let d = kube.find("Deployment", d).await;
-        let tsc = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
-            .as_array()
-            .unwrap();
-        let keys: Vec<&str> = tsc
-            .iter()
-            .map(|t| t["topologyKey"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            keys,
-            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
-        );
-        assert_eq!(
-            tsc[0]["labelSelector"], d["spec"]["selector"],
-            "spreads its own pods"
-        );
-    }
-    let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
-    assert_eq!(pdb["spec"]["minAvailable"], 1);
 
     // --- Re-run: no new revision, no AWS mutation.
     let again = ws

@@ -216,14 +216,8 @@ async fn per_zone_network_and_roles_end_to_end() {
         ),
     ] {
         let role_name = format!("eksscale-{name}-{role}");
-        let r = aws
-            .iam
-            .get_role()
-            .role_name(&role_name)
-            .send()
-            .await
-            .unwrap();
-        let r = r.role().unwrap();
+        let r = aws.role(&role_name).await;
+        let r = &r;
         assert_eq!(r.path(), "/eksscale/");
         let trust = policy_json(r.assume_role_policy_document().unwrap());
         assert_eq!(trust["Statement"][0]["Principal"]["Service"], service);

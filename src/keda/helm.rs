@@ -316,14 +316,7 @@ mod tests {
     use super::*;
 
     fn spec(identity: KedaIdentity, replicas: i32) -> KedaSpec {
-        KedaSpec {
-            enabled: true,
-            version: "2.20.2".into(),
-            identity,
-            operator_replicas: replicas,
-            manifest: None,
-            installer: crate::spec::KedaInstaller::Helm,
-        }
+        super::super::test_spec(identity, replicas, crate::spec::KedaInstaller::Helm)
     }
 
     #[test]
@@ -340,20 +333,10 @@ mod tests {
             ("metricsServer", METRICS_SERVER),
             ("webhooks", WEBHOOKS),
         ] {
-            let tsc = v["topologySpreadConstraints"][key].as_array().unwrap();
-            let keys: Vec<&str> = tsc
-                .iter()
-                .map(|t| t["topologyKey"].as_str().unwrap())
-                .collect();
-            assert_eq!(
-                keys,
-                ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+            super::super::assert_zone_and_host_spread(
+                &v["topologySpreadConstraints"][key],
+                &json!({"matchLabels": {"app": app}}),
             );
-            for t in tsc {
-                assert_eq!(t["maxSkew"], 1);
-                assert_eq!(t["whenUnsatisfiable"], "ScheduleAnyway");
-                assert_eq!(t["labelSelector"]["matchLabels"]["app"], app);
-            }
         }
         assert_eq!(v["podDisruptionBudget"]["operator"]["minAvailable"], 1);
         assert_eq!(v["additionalLabels"]["eksscale.io/cluster"], "demo");

@@ -270,19 +270,50 @@ pub fn test_manifest_path() -> String {
     })
 }
 
+/// Test helper: a KEDA 2.20.2 spec (the shared test manifest for the
+/// manifest installer).
+#[cfg(test)]
+pub fn test_spec(
+    identity: KedaIdentity,
+    replicas: i32,
+    installer: crate::spec::KedaInstaller,
+) -> KedaSpec {
+    KedaSpec {
+        enabled: true,
+        version: "2.20.2".into(),
+        identity,
+        operator_replicas: replicas,
+        manifest: (installer == crate::spec::KedaInstaller::Manifest).then(test_manifest_path),
+        installer,
+    }
+}
+
+/// Test helper: `tsc` spreads the pods of `selector` over zones, then hosts,
+/// with maxSkew 1 and ScheduleAnyway.
+#[cfg(test)]
+pub fn assert_zone_and_host_spread(tsc: &serde_json::Value, selector: &serde_json::Value) {
+    let tsc = tsc.as_array().expect("topologySpreadConstraints is a list");
+    let keys: Vec<&str> = tsc
+        .iter()
+        .map(|t| t["topologyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+    );
+    for t in tsc {
+        assert_eq!(t["maxSkew"], 1);
+        assert_eq!(t["whenUnsatisfiable"], "ScheduleAnyway");
+        assert_eq!(&t["labelSelector"], selector, "spreads its own pods");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec(identity: KedaIdentity, replicas: i32) -> KedaSpec {
-        KedaSpec {
-            enabled: true,
-            version: "2.20.2".into(),
-            identity,
-            operator_replicas: replicas,
-            manifest: Some(test_manifest_path()),
-            installer: crate::spec::KedaInstaller::Manifest,
-        }
+        test_spec(identity, replicas, crate::spec::KedaInstaller::Manifest)
     }
 
     fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Object {
@@ -311,25 +342,9 @@ mod tests {
         assert_eq!(op["spec"]["replicas"], 2);
         for name in [OPERATOR, METRICS_SERVER, WEBHOOKS] {
             let d = &get(&objs, "Deployment", name).value;
-            let tsc = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
-                .as_array()
-                .unwrap();
-            let keys: Vec<&str> = tsc
-                .iter()
-                .map(|t| t["topologyKey"].as_str().unwrap())
-                .collect();
-            assert_eq!(
-                keys,
-                ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
-                "{name}"
-            );
-            assert!(
-                tsc.iter()
-                    .all(|t| t["maxSkew"] == 1 && t["whenUnsatisfiable"] == "ScheduleAnyway")
-            );
-            assert_eq!(
-                tsc[0]["labelSelector"], d["spec"]["selector"],
-                "{name} spreads its own pods"
+            assert_zone_and_host_spread(
+                &d["spec"]["template"]["spec"]["topologySpreadConstraints"],
+                &d["spec"]["selector"],
             );
         }
         let pdb = &get(&objs, "PodDisruptionBudget", OPERATOR).value;

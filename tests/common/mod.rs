@@ -212,6 +212,18 @@ impl Reader {
 
     /// Every EC2/IAM resource still tagged for `cluster` (NAT gateways in
     /// state deleted do not count), as "kind id" strings.
+    /// The IAM role `name`; panics when it does not exist.
+    pub async fn role(&self, name: &str) -> aws_sdk_iam::types::Role {
+        self.iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("role {name}: {e}"))
+            .role
+            .expect("GetRole returns the role")
+    }
+
     pub async fn tagged(&self, cluster: &str) -> Vec<String> {
         let mut out = Vec::new();
         let f = || Self::tag_filter(cluster);
