@@ -93,22 +93,7 @@ pub fn values(spec: &KedaSpec, cluster: &str, role_arn: &str) -> anyhow::Result<
 
 /// The first executable `helm` on PATH.
 pub fn find() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("helm"))
-        .find(|p| is_executable(p))
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
+    which::which("helm").ok()
 }
 
 /// The helm to use, checked to be Helm 3 or later; the error says what to do.
