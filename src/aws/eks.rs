@@ -866,16 +866,12 @@ async fn ensure_cluster(
                     .ctx("eks:UpdateClusterConfig")?;
                 wait_update(s, aws, &c.name, None, u.update().and_then(|u| u.id())).await?;
             }
-            let t = tag_changes(changes);
-            if !t.is_empty() {
-                aws.eks
-                    .tag_resource()
-                    .resource_arn(obs.arn.clone().unwrap_or_default())
-                    .set_tags(Some(tags::to_map(&t)))
-                    .send()
-                    .await
-                    .ctx("eks:TagResource")?;
-            }
+            tag_eks(
+                aws,
+                obs.arn.as_deref().unwrap_or_default(),
+                &tag_changes(changes),
+            )
+            .await?;
             let o = wait_cluster_active(s, aws, &c.name).await?;
             Ok((Done::with(Outcome::Updated, fields(changes)), o))
         }
@@ -1081,13 +1077,7 @@ async fn ensure_access_entry(
                         .and_then(|a| a.access_entry_arn())
                         .unwrap_or_default()
                         .to_string();
-                    aws.eks
-                        .tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(tags::to_map(&node.tags)))
-                        .send()
-                        .await
-                        .ctx("eks:TagResource")?;
+                    tag_eks(aws, &arn, &node.tags).await?;
                 }
                 Err(e) => return Err(super::describe_error("eks:CreateAccessEntry", e)),
             }
@@ -1114,13 +1104,7 @@ async fn ensure_access_entry(
                     .and_then(|a| a.access_entry_arn())
                     .unwrap_or_default()
                     .to_string();
-                aws.eks
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(tags::to_map(&t)))
-                    .send()
-                    .await
-                    .ctx("eks:TagResource")?;
+                tag_eks(aws, &arn, &t).await?;
             }
             Ok((
                 Done::with(Outcome::Updated, fields(changes)),
@@ -1129,6 +1113,21 @@ async fn ensure_access_entry(
         }
         _ => Ok((Done::new(Outcome::Unchanged), obs.cloned().expect("exists"))),
     }
+}
+
+/// Adds `t` to an EKS resource's tags (nothing to do when empty).
+async fn tag_eks(aws: &Aws, arn: &str, t: &Tags) -> anyhow::Result<()> {
+    if t.is_empty() {
+        return Ok(());
+    }
+    aws.eks
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags::to_map(t)))
+        .send()
+        .await
+        .ctx("eks:TagResource")?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1180,16 +1179,12 @@ async fn ensure_addon(
                     .ctx("eks:UpdateAddon")?;
                 let _ = u;
             }
-            let t = tag_changes(changes);
-            if !t.is_empty() {
-                aws.eks
-                    .tag_resource()
-                    .resource_arn(obs.and_then(|o| o.arn.clone()).unwrap_or_default())
-                    .set_tags(Some(tags::to_map(&t)))
-                    .send()
-                    .await
-                    .ctx("eks:TagResource")?;
-            }
+            tag_eks(
+                aws,
+                obs.and_then(|o| o.arn.as_deref()).unwrap_or_default(),
+                &tag_changes(changes),
+            )
+            .await?;
             Done::with(Outcome::Updated, fields(changes))
         }
         _ => {
@@ -1393,16 +1388,12 @@ async fn ensure_nodegroup(
                 )
                 .await?;
             }
-            let t = tag_changes(changes);
-            if !t.is_empty() {
-                aws.eks
-                    .tag_resource()
-                    .resource_arn(obs.arn.clone().unwrap_or_default())
-                    .set_tags(Some(tags::to_map(&t)))
-                    .send()
-                    .await
-                    .ctx("eks:TagResource")?;
-            }
+            tag_eks(
+                aws,
+                obs.arn.as_deref().unwrap_or_default(),
+                &tag_changes(changes),
+            )
+            .await?;
             Done::with(Outcome::Updated, fields(changes))
         }
         _ => {
@@ -1598,16 +1589,12 @@ async fn ensure_pod_identity(
                     .await
                     .ctx("eks:UpdatePodIdentityAssociation")?;
             }
-            let t = tag_changes(changes);
-            if !t.is_empty() {
-                aws.eks
-                    .tag_resource()
-                    .resource_arn(obs.arn.clone().unwrap_or_default())
-                    .set_tags(Some(tags::to_map(&t)))
-                    .send()
-                    .await
-                    .ctx("eks:TagResource")?;
-            }
+            tag_eks(
+                aws,
+                obs.arn.as_deref().unwrap_or_default(),
+                &tag_changes(changes),
+            )
+            .await?;
             Ok((
                 Done::with(Outcome::Updated, fields(changes)),
                 super::network::realized(node, &obs.id, r, Some(obs)),
