@@ -339,37 +339,34 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// A fake Kubernetes API server of the test's own (tests/fakekube), stopped on drop.
-pub struct FakeKube {
+/// A Python test server (tests/emulator or tests/fakekube) of the test's own,
+/// on a free loopback port, stopped on drop.
+pub struct TestServer {
     child: std::process::Child,
     pub url: String,
     _dir: tempfile::TempDir,
 }
 
-impl FakeKube {
-    pub fn start() -> Self {
+impl TestServer {
+    /// Starts `script` with the test venv's Python and waits for its port file.
+    pub fn start(script: &str, args: &[&str], env: &[(&str, &str)], wait_s: u64) -> Self {
         let python = std::env::var("EKSSCALE_TEST_PYTHON").unwrap_or_else(|_| {
-            panic!("this test starts the fake Kubernetes API server with the test venv: run it through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
+            panic!("this test starts {script} with the test venv: run it through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
         });
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let mut child = Command::new(python)
-            .arg(repo_path("tests/fakekube/server.py"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--ready-after",
-                "0.2",
-                "--port-file",
-            ])
+            .arg(repo_path(script))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .arg("--port-file")
             .arg(&port_file)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start tests/fakekube/server.py");
-        for _ in 0..300 {
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        for _ in 0..wait_s * 10 {
             if let Ok(p) = std::fs::read_to_string(&port_file)
                 && !p.trim().is_empty()
             {
@@ -383,7 +380,35 @@ impl FakeKube {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the fake Kubernetes API server did not start within 30 s");
+        panic!("{script} did not start within {wait_s} s");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fake Kubernetes API server of the test's own (tests/fakekube), stopped on drop.
+pub struct FakeKube {
+    pub url: String,
+    _server: TestServer,
+}
+
+impl FakeKube {
+    pub fn start() -> Self {
+        let server = TestServer::start(
+            "tests/fakekube/server.py",
+            &["--ready-after", "0.2"],
+            &[],
+            30,
+        );
+        Self {
+            url: server.url.clone(),
+            _server: server,
+        }
     }
 
     /// Writes a kubeconfig for this server into `ws` and returns its path.
@@ -431,13 +456,6 @@ impl FakeKube {
     }
 }
 
-impl Drop for FakeKube {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The KEDA 2.20.2 manifest shared with this project for tests.
 pub fn keda_manifest() -> PathBuf {
     match std::env::var_os("EKSSCALE_KEDA_MANIFEST") {
@@ -449,49 +467,17 @@ pub fn keda_manifest() -> PathBuf {
 /// An AWS emulator of the test's own, with its own settings (e.g. slow EKS
 /// creation), stopped on drop.
 pub struct Emulator {
-    child: std::process::Child,
     pub url: String,
-    _dir: tempfile::TempDir,
+    _server: TestServer,
 }
 
 impl Emulator {
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let python = std::env::var("EKSSCALE_TEST_PYTHON").unwrap_or_else(|_| {
-            panic!("this test starts its own AWS emulator with the test venv: run it through scripts/test.sh (sets EKSSCALE_TEST_PYTHON)")
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let port_file = dir.path().join("port");
-        let mut child = Command::new(python)
-            .arg(repo_path("tests/emulator/server.py"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--port-file"])
-            .arg(&port_file)
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start tests/emulator/server.py");
-        for _ in 0..600 {
-            if let Ok(p) = std::fs::read_to_string(&port_file)
-                && !p.trim().is_empty()
-            {
-                return Self {
-                    child,
-                    url: format!("http://127.0.0.1:{}", p.trim()),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+        let server = TestServer::start("tests/emulator/server.py", &[], env, 60);
+        Self {
+            url: server.url.clone(),
+            _server: server,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the AWS emulator did not start within 60 s");
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
