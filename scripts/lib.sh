@@ -37,7 +37,8 @@ ensure_venv() {
 }
 
 # start_server NAME SCRIPT [ARGS...]: starts a Python server on a free port,
-# waits for its port file, and prints the port.
+# waits for its port file, records its PID for stop_servers and sets
+# STARTED_PORT. (Not meant for $(...): a subshell would lose the PID.)
 start_server() {
   local name=$1 script=$2; shift 2
   local port_file="$RUN_DIR/$name.port" log_file="$RUN_DIR/$name.log"
@@ -46,7 +47,7 @@ start_server() {
   PIDS+=("$pid")
   for _ in $(seq 1 300); do
     if [[ -s "$port_file" ]]; then
-      cat "$port_file"
+      STARTED_PORT=$(cat "$port_file")
       return
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -63,7 +64,8 @@ start_server() {
 
 # The AWS emulator: moto plus the EKS extension (tests/emulator/).
 start_emulator() {
-  EMULATOR_PORT=$(start_server aws-emulator tests/emulator/server.py)
+  start_server aws-emulator tests/emulator/server.py
+  EMULATOR_PORT=$STARTED_PORT
   export AWS_ENDPOINT_URL="http://127.0.0.1:$EMULATOR_PORT"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
@@ -72,7 +74,8 @@ start_emulator() {
 
 # The fake Kubernetes API server (tests/fakekube/).
 start_fakekube() {
-  FAKEKUBE_PORT=$(start_server fakekube tests/fakekube/server.py "$@")
+  start_server fakekube tests/fakekube/server.py "$@"
+  FAKEKUBE_PORT=$STARTED_PORT
   export EKSSCALE_TEST_KUBE="http://127.0.0.1:$FAKEKUBE_PORT"
   log "fake Kubernetes API on $EKSSCALE_TEST_KUBE"
 }
