@@ -7,11 +7,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-pub use crate::config::schema::{
-    CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, TaintEffect,
-};
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -97,6 +94,105 @@ pub struct KedaSpec {
     pub installer: KedaInstaller,
 }
 
+// --- Choices a config makes, spelled as in the file (also its schema) --------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NatMode {
+    /// One NAT gateway in the first zone, shared by all private subnets.
+    #[default]
+    Single,
+    /// One NAT gateway per zone; each private subnet routes through its own zone.
+    PerZone,
+    /// No NAT gateway: node groups go in the public subnets (cheapest).
+    None,
+}
+
+/// EKS control-plane log types, spelled as in the EKS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogType {
+    Api,
+    Audit,
+    Authenticator,
+    ControllerManager,
+    Scheduler,
+}
+
+impl LogType {
+    pub const ALL: [LogType; 5] = [
+        LogType::Api,
+        LogType::Audit,
+        LogType::Authenticator,
+        LogType::ControllerManager,
+        LogType::Scheduler,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogType::Api => "api",
+            LogType::Audit => "audit",
+            LogType::Authenticator => "authenticator",
+            LogType::ControllerManager => "controllerManager",
+            LogType::Scheduler => "scheduler",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum CapacityType {
+    #[default]
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+    #[serde(rename = "SPOT")]
+    Spot,
+}
+
+impl CapacityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityType::OnDemand => "ON_DEMAND",
+            CapacityType::Spot => "SPOT",
+        }
+    }
+}
+
+/// Kubernetes spelling in the file; mapped to the EKS API spelling on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn eks_api(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NO_SCHEDULE",
+            TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
+            TaintEffect::NoExecute => "NO_EXECUTE",
+        }
+    }
+}
+
+/// How KEDA gets onto the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KedaInstaller {
+    /// eksscale applies the (customised) release manifest with server-side apply.
+    #[default]
+    Manifest,
+    /// `helm upgrade --install` of the kedacore chart, with generated values.
+    Helm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KedaIdentity {
+    #[default]
+    Irsa,
+    PodIdentity,
+}
+
 /// One availability zone's share of the VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneLayout {
@@ -161,6 +257,17 @@ pub fn layout(cidr: Ipv4Net, region: &str, zones: &[String]) -> Result<Vec<ZoneL
             private,
         })
         .collect())
+}
+
+/// `aws`, `aws-cn` or `aws-us-gov`, for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// Longest IAM role name AWS accepts.

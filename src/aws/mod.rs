@@ -6,13 +6,9 @@
 //! configured here once. Nothing in `aws/` prints: progress goes through the
 //! engine's event sink.
 
-pub mod eks;
-pub mod iam;
-pub mod leftovers;
-pub mod network;
-
 pub mod tags;
 pub mod token;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,6 +154,21 @@ impl Aws {
             calls,
         }
     }
+}
+
+/// Connects and checks credentials with one read call (STS
+/// GetCallerIdentity), so a missing or expired credential is reported before
+/// anything else happens. Returns the clients and the account id.
+pub async fn connect_checked(region: &str) -> anyhow::Result<(Aws, String)> {
+    let aws = Aws::connect(region).await;
+    let who = aws.sts.get_caller_identity().send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use AWS credentials: {}\nSet AWS_PROFILE (and run `aws sso login` for SSO profiles), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+            describe_error("sts:GetCallerIdentity", e)
+        )
+    })?;
+    let account = who.account().unwrap_or_default().to_string();
+    Ok((aws, account))
 }
 
 /// Region from `AWS_REGION` / `AWS_DEFAULT_REGION` / the active profile,

@@ -3,7 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::plan::graph::{TAG_CLUSTER, TAG_COMPONENT};
+/// Which cluster a resource belongs to (`eksscale.io/cluster=<name>`).
+pub const TAG_CLUSTER: &str = "eksscale.io/cluster";
+/// Which graph node a resource is (`eksscale.io/component=subnet/public/...`).
+pub const TAG_COMPONENT: &str = "eksscale.io/component";
+/// When a cluster with `spec.ttl` expires (RFC 3339, UTC), on its VPC.
+pub const TAG_EXPIRES: &str = "eksscale.io/expires-at";
 
 pub type Tags = BTreeMap<String, String>;
 

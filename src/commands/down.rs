@@ -1,70 +1,126 @@
 //! `eksscale down`: delete everything discovery finds for the cluster, in
 //! reverse dependency order, then discover again to prove nothing is left.
 
-use std::fmt::Write;
+use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::cli::{DownArgs, Global, Output};
-use crate::engine::{self, Outcome};
-use crate::plan::Observed;
-use crate::resources::{self, RunCtx};
+use super::output::Report;
+use crate::cli::{DownArgs, Global};
+use crate::engine::{self, Outcome, StepStatus};
+use crate::keda::uninstall;
+use crate::kinds::steps::{RunCtx, down_steps};
+use crate::kinds::{self, Kind, Observed, Scope};
+use crate::kube::steps::KubeAccess;
 
+/// What `down` reports.
 #[derive(Serialize)]
-struct DownJson<'a> {
+pub struct DownReport {
     #[serde(flatten)]
-    head: super::SummaryHead<'a>,
+    head: super::SummaryHead,
     dry_run: bool,
     interrupted: bool,
     deleted: usize,
     /// What still exists after the run (empty on success).
-    remaining: &'a [Observed],
+    remaining: Vec<Observed>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    steps: Option<&'a std::collections::BTreeMap<String, engine::StepStatus>>,
+    steps: Option<BTreeMap<String, StepStatus>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     would_delete: Vec<String>,
+    #[serde(skip)]
+    elapsed_ms: u64,
 }
 
-pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<u8> {
-    let (name, region) = super::target(g, &a.target).await?;
-    let (aws, _) = super::connect(&region).await?;
-    let found = resources::discover_cluster(&aws, &name).await?;
-
-    if a.dry_run || found.is_empty() {
-        let would: Vec<String> = found
-            .iter()
-            .map(|o| format!("{} {}", o.kind(), o.id))
-            .collect();
-        match g.output {
-            Output::Json => super::print_json(&DownJson {
-                head: super::SummaryHead {
-                    command: "down",
-                    cluster: &name,
-                    region: &region,
-                    ok: true,
-                    aws_calls: aws.calls.stats(),
-                },
-                dry_run: a.dry_run,
-                interrupted: false,
-                deleted: 0,
-                remaining: &found,
-                steps: None,
-                would_delete: would,
-            })?,
-            Output::Human if found.is_empty() => {
-                println!("Nothing to delete: no resources found for cluster {name} in {region}.")
-            }
-            Output::Human => {
-                println!(
-                    "Would delete {} resources of cluster {name} in {region}:",
-                    found.len()
+impl fmt::Display for DownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, region) = (&self.head.cluster, &self.head.region);
+        if self.steps.is_none() {
+            if self.remaining.is_empty() {
+                return writeln!(
+                    f,
+                    "Nothing to delete: no resources found for cluster {name} in {region}."
                 );
-                for w in would {
-                    println!("  {w}");
-                }
+            }
+            writeln!(
+                f,
+                "Would delete {} resources of cluster {name} in {region}:",
+                self.remaining.len()
+            )?;
+            for w in &self.would_delete {
+                writeln!(f, "  {w}")?;
+            }
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "\n{} deleted in {}.",
+            self.deleted,
+            engine::human_duration(std::time::Duration::from_millis(self.elapsed_ms))
+        )?;
+        for (id, s) in self.steps.iter().flatten() {
+            if let StepStatus::Failed { error, .. } = s {
+                writeln!(f, "failed: {id}: {error}")?;
             }
         }
-        return Ok(0);
+        if self.remaining.is_empty() {
+            return writeln!(f, "Nothing tagged for cluster {name} remains in {region}.");
+        }
+        writeln!(f, "Still present ({}):", self.remaining.len())?;
+        for o in &self.remaining {
+            let bill = if o.kind.billable() {
+                "  (billable)"
+            } else {
+                ""
+            };
+            writeln!(f, "  {} {}{bill}", o.kind, o.id)?;
+        }
+        writeln!(
+            f,
+            "Run `eksscale down --name {name} --region {region}` again to retry; see docs/troubleshooting.md if it persists."
+        )
+    }
+}
+
+impl Report for DownReport {
+    fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            super::EXIT_INTERRUPTED
+        } else if self.head.ok {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
+    let (name, region) = super::target(g, &a.target).await?;
+    let (aws, _) = crate::aws::connect_checked(&region).await?;
+    let found = kinds::discover(&aws, &name, Scope::Everything).await?;
+    let head = |ok: bool| super::SummaryHead {
+        command: "down",
+        cluster: name.clone(),
+        region: region.clone(),
+        ok,
+        aws_calls: aws.calls.stats(),
+    };
+
+    if a.dry_run || found.is_empty() {
+        let would_delete = found
+            .iter()
+            .map(|o| format!("{} {}", o.kind, o.id))
+            .collect();
+        return Ok(DownReport {
+            head: head(true),
+            dry_run: a.dry_run,
+            interrupted: false,
+            deleted: 0,
+            remaining: found,
+            steps: None,
+            would_delete,
+            elapsed_ms: 0,
+        });
     }
 
     super::confirm(
@@ -90,20 +146,19 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<u8> {
     ));
     let cluster_active = found
         .iter()
-        .any(|o| o.kind() == crate::plan::Kind::EksCluster && o.state.as_deref() == Some("ACTIVE"));
+        .any(|o| o.kind == Kind::EksCluster && o.state.as_deref() == Some("ACTIVE"));
     let access = match &g.kubeconfig {
-        Some(path) => Some(resources::KubeAccess::File {
+        Some(path) => Some(KubeAccess::File {
             path: path.clone(),
             context: g.context.clone(),
         }),
-        None if cluster_active => Some(resources::KubeAccess::Eks),
+        None if cluster_active => Some(KubeAccess::Eks),
         None => None,
     };
     let mut kube_report = None;
     if let Some(access) = access {
         kube_report =
-            resources::kube_cleanup(&ctx, &region, &access, &found, usize::from(g.concurrency))
-                .await?;
+            uninstall::cleanup(&ctx, &region, &access, &found, usize::from(g.concurrency)).await?;
     }
     // Best effort: whatever is left in Kubernetes goes with the cluster, and
     // stopping here would leave billable AWS resources behind.
@@ -114,78 +169,31 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<u8> {
             ));
         }
     }
-    let steps = resources::down_steps(&ctx, &found);
+    let steps = down_steps(&ctx, &found);
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
     if let Some(k) = kube_report {
         report.interrupted |= k.interrupted;
         report.steps.extend(
             k.steps
                 .into_iter()
-                .filter(|(_, s)| matches!(s, engine::StepStatus::Done { .. })),
+                .filter(|(_, s)| matches!(s, StepStatus::Done { .. })),
         );
     }
     events.info("checking that nothing is left");
-    let remaining = resources::discover_cluster(&aws, &name).await?;
+    let remaining = kinds::discover(&aws, &name, Scope::Everything).await?;
     drop(ctx);
     drop(events);
     let _ = reporter.await;
 
     let ok = report.is_success() && remaining.is_empty();
-    match g.output {
-        Output::Json => super::print_json(&DownJson {
-            head: super::SummaryHead {
-                command: "down",
-                cluster: &name,
-                region: &region,
-                ok,
-                aws_calls: aws.calls.stats(),
-            },
-            dry_run: false,
-            interrupted: report.interrupted,
-            deleted: report.count(Outcome::Deleted),
-            remaining: &remaining,
-            steps: Some(&report.steps),
-            would_delete: Vec::new(),
-        })?,
-        Output::Human => {
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "\n{} deleted in {}.",
-                report.count(Outcome::Deleted),
-                engine::human_duration(std::time::Duration::from_millis(report.elapsed_ms))
-            );
-            for (id, err) in report.failed() {
-                let _ = writeln!(out, "failed: {id}: {err}");
-            }
-            if remaining.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "Nothing tagged for cluster {name} remains in {region}."
-                );
-            } else {
-                let _ = writeln!(out, "Still present ({}):", remaining.len());
-                for o in &remaining {
-                    let bill = if o.kind().billable() {
-                        "  (billable)"
-                    } else {
-                        ""
-                    };
-                    let _ = writeln!(out, "  {} {}{bill}", o.kind(), o.id);
-                }
-                let _ = writeln!(
-                    out,
-                    "Run `eksscale down --name {name} --region {region}` again to retry; see docs/troubleshooting.md if it persists."
-                );
-            }
-            print!("{out}");
-        }
-    }
-    Ok(if report.interrupted {
-        super::EXIT_INTERRUPTED
-    } else if ok {
-        0
-    } else {
-        1
+    Ok(DownReport {
+        head: head(ok),
+        dry_run: false,
+        interrupted: report.interrupted,
+        deleted: report.count(Outcome::Deleted),
+        remaining,
+        steps: Some(report.steps),
+        would_delete: Vec::new(),
+        elapsed_ms: report.elapsed_ms,
     })
 }

@@ -1,9 +1,39 @@
 //! `eksscale init`: write the annotated starter config.
 
-use crate::cli::{Global, InitArgs, Output};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::output::Report;
+use crate::cli::{Global, InitArgs};
 use crate::config::{self, starter};
 
-pub async fn run(g: &Global, a: InitArgs) -> anyhow::Result<u8> {
+/// What `init` reports.
+#[derive(Serialize)]
+pub struct InitReport {
+    command: &'static str,
+    ok: bool,
+    file: PathBuf,
+    cluster: String,
+    region: String,
+}
+
+impl fmt::Display for InitReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Wrote {} for cluster {} in {}. Next: `eksscale plan`, then `eksscale up`.",
+            self.file.display(),
+            self.cluster,
+            self.region
+        )
+    }
+}
+
+impl Report for InitReport {}
+
+pub async fn run(g: &Global, a: InitArgs) -> anyhow::Result<InitReport> {
     if g.file.exists() && !a.force {
         return Err(super::usage(format!(
             "{} already exists; pass --force to overwrite it, or -f to write elsewhere",
@@ -23,15 +53,11 @@ pub async fn run(g: &Global, a: InitArgs) -> anyhow::Result<u8> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&g.file, text)?;
-    match g.output {
-        Output::Json => super::print_json(&serde_json::json!({
-            "command": "init", "ok": true, "file": g.file, "cluster": a.name, "region": region,
-        }))?,
-        Output::Human => println!(
-            "Wrote {} for cluster {} in {region}. Next: `eksscale plan`, then `eksscale up`.",
-            g.file.display(),
-            a.name
-        ),
-    }
-    Ok(0)
+    Ok(InitReport {
+        command: "init",
+        ok: true,
+        file: g.file.clone(),
+        cluster: a.name,
+        region,
+    })
 }

@@ -1,23 +1,48 @@
 //! `eksscale kubeconfig`: merge the cluster into a kubeconfig file.
 
-use crate::cli::{Global, KubeconfigArgs, Output};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::output::Report;
+use crate::cli::{Global, KubeconfigArgs};
+use crate::kinds::cluster;
 use crate::kube::{self, kubeconfig};
 
-pub async fn run(g: &Global, a: KubeconfigArgs) -> anyhow::Result<u8> {
+/// What `kubeconfig` reports: the context it wrote (human output is just
+/// its name, for `kubectl --context "$(eksscale kubeconfig)"`).
+#[derive(Serialize)]
+pub struct KubeconfigReport {
+    command: &'static str,
+    ok: bool,
+    cluster: String,
+    region: String,
+    context: String,
+    file: PathBuf,
+}
+
+impl fmt::Display for KubeconfigReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.context)
+    }
+}
+
+impl Report for KubeconfigReport {}
+
+pub async fn run(g: &Global, a: KubeconfigArgs) -> anyhow::Result<KubeconfigReport> {
     let (name, region) = super::target(g, &a.target).await?;
-    let (aws, _) = super::connect(&region).await?;
-    let cluster = crate::aws::eks::read_cluster(&aws, &name)
-        .await?
-        .ok_or_else(|| {
-            anyhow::anyhow!("cluster {name} does not exist in {region}; run `eksscale up` first")
-        })?;
+    let (aws, _) = crate::aws::connect_checked(&region).await?;
+    let found = cluster::read(&aws, &name).await?.ok_or_else(|| {
+        anyhow::anyhow!("cluster {name} does not exist in {region}; run `eksscale up` first")
+    })?;
     let (Some(endpoint), Some(ca)) = (
-        cluster.internal.get("endpoint"),
-        cluster.internal.get("certificateAuthority"),
+        found.internal.get(cluster::ENDPOINT),
+        found.internal.get(cluster::CA),
     ) else {
         anyhow::bail!(
             "cluster {name} has no endpoint yet (status {}); try again when it is ACTIVE",
-            cluster.state.as_deref().unwrap_or("unknown")
+            found.state.as_deref().unwrap_or("unknown")
         );
     };
     let context = a
@@ -29,12 +54,12 @@ pub async fn run(g: &Global, a: KubeconfigArgs) -> anyhow::Result<u8> {
     };
     let entry = kube::eks_entry(&context, &name, &region, endpoint, ca);
     kubeconfig::update(&path, &entry)?;
-    match g.output {
-        Output::Json => super::print_json(&serde_json::json!({
-            "command": "kubeconfig", "ok": true, "cluster": name, "region": region,
-            "context": context, "file": path,
-        }))?,
-        Output::Human => println!("{context}"),
-    }
-    Ok(0)
+    Ok(KubeconfigReport {
+        command: "kubeconfig",
+        ok: true,
+        cluster: name,
+        region,
+        context,
+        file: path,
+    })
 }

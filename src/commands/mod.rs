@@ -1,11 +1,14 @@
 //! One module per subcommand. Each walks the same picture: config -> spec ->
-//! graph -> discover -> diff -> execute -> report. This module holds what
-//! they share: loading the config, connecting to AWS, resolving zones, the
-//! Ctrl-C handler and the exit-code rules.
+//! graph -> discover -> diff -> execute -> report, wiring the boxes together
+//! and returning a result that `output` prints; none calls an AWS SDK client
+//! itself. This module holds what they share: loading the config, the
+//! cluster a command targets, the Ctrl-C handler, confirmation, and the
+//! exit-code rules.
 
 pub mod down;
 pub mod init;
 pub mod kubeconfig;
+pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;
@@ -18,13 +21,12 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::aws::{self, Aws, CallStats};
+use crate::aws::{self, CallStats};
 use crate::cli::{Cli, Command, Global, Output, TargetArgs};
 use crate::config::{self, ConfigError, Loaded};
 use crate::engine::report::{self, Mode};
 use crate::engine::{Cancel, EventSink};
-use crate::plan::{Kind, Observed};
-use crate::spec::{Spec, ZoneChoice, ZoneLayout};
+use output::emit;
 
 /// Exit code when interrupted by Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -42,25 +44,31 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// Exit code for an error: 2 for usage/config problems, 1 for the rest.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
-        2
-    } else {
-        1
-    }
+    let usage = err.downcast_ref::<ConfigError>().is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+        || err
+            .downcast_ref::<crate::plan::zones::ZoneError>()
+            .is_some()
+        || err
+            .downcast_ref::<crate::keda::install::NotInstallable>()
+            .is_some();
+    if usage { 2 } else { 1 }
 }
 
+/// Runs the command and prints its result; returns the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = cli.global;
+    let o = g.output;
     match cli.command {
-        Command::Init(a) => init::run(&g, a).await,
-        Command::Plan(a) => plan::run(&g, a).await,
-        Command::Up(a) => up::run(&g, a).await,
-        Command::Status(a) => status::run(&g, a).await,
-        Command::Down(a) => down::run(&g, a).await,
-        Command::Kubeconfig(a) => kubeconfig::run(&g, a).await,
-        Command::Token(a) => token::run(a).await,
-        Command::Render(a) => render::run(&g, a).await,
-        Command::Policy(a) => policy::run(&g, a).await,
+        Command::Init(a) => emit(o, &init::run(&g, a).await?),
+        Command::Plan(a) => emit(o, &plan::run(&g, a).await?),
+        Command::Up(a) => emit(o, &up::run(&g, a).await?),
+        Command::Status(a) => emit(o, &status::run(&g, a).await?),
+        Command::Down(a) => emit(o, &down::run(&g, a).await?),
+        Command::Kubeconfig(a) => emit(o, &kubeconfig::run(&g, a).await?),
+        Command::Token(a) => emit(o, &token::run(a).await?),
+        Command::Render(a) => emit(o, &render::run(&g, a).await?),
+        Command::Policy(a) => emit(o, &policy::run(&g, a).await?),
     }
 }
 
@@ -112,72 +120,6 @@ pub fn check_identity(name: &str, region: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects and checks credentials with one read call, so a missing or
-/// expired credential is reported before anything else happens.
-pub async fn connect(region: &str) -> anyhow::Result<(Aws, String)> {
-    let aws = Aws::connect(region).await;
-    let who = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot use AWS credentials: {}\nSet AWS_PROFILE (and run `aws sso login` for SSO profiles), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
-            aws::describe_error("sts:GetCallerIdentity", e)
-        )
-    })?;
-    let account = who.account().unwrap_or_default().to_string();
-    Ok((aws, account))
-}
-
-/// Zone names for the spec: listed names (checked against the region), or
-/// the first N available zones, preferring zones the cluster already uses.
-pub async fn resolve_zones(
-    aws: &Aws,
-    spec: &Spec,
-    observed: &[Observed],
-) -> anyhow::Result<Vec<ZoneLayout>> {
-    let available = aws::network::available_zones(aws).await?;
-    let names = match &spec.vpc.zones {
-        ZoneChoice::Names(names) => {
-            if let Some(bad) = names.iter().find(|z| !available.contains(z)) {
-                return Err(usage(format!(
-                    "zone {bad} is not available in {} for this account; available zones: {}",
-                    spec.region,
-                    available.join(", ")
-                )));
-            }
-            names.clone()
-        }
-        ZoneChoice::Count(n) => {
-            let mut chosen: Vec<String> = observed
-                .iter()
-                .filter(|o| o.kind() == Kind::Subnet)
-                .filter_map(|o| o.attrs.get("zone").cloned())
-                .filter(|z| available.contains(z))
-                .collect();
-            chosen.sort();
-            chosen.dedup();
-            chosen.truncate(*n);
-            for z in &available {
-                if chosen.len() >= *n {
-                    break;
-                }
-                if !chosen.contains(z) {
-                    chosen.push(z.clone());
-                }
-            }
-            if chosen.len() < *n {
-                return Err(usage(format!(
-                    "spec.vpc.zones asks for {n} zones but {} has only {} available: {}; lower spec.vpc.zones",
-                    spec.region,
-                    available.len(),
-                    available.join(", ")
-                )));
-            }
-            chosen.sort();
-            chosen
-        }
-    };
-    crate::spec::layout(spec.vpc.cidr, &spec.region, &names).map_err(usage)
-}
-
 /// Starts the reporter for the chosen output; returns the sink steps use.
 pub fn reporter(g: &Global) -> (EventSink, tokio::task::JoinHandle<()>) {
     let (sink, rx) = EventSink::channel();
@@ -203,7 +145,7 @@ pub fn install_interrupt() -> Cancel {
 }
 
 /// Asks for confirmation of a destructive action, or refuses without a
-/// terminal unless `--yes` was given.
+/// terminal unless `--yes` was given. `prompt` may span several lines.
 pub fn confirm(g: &Global, prompt: &str, expected: &str) -> anyhow::Result<()> {
     if g.yes {
         return Ok(());
@@ -225,18 +167,12 @@ pub fn confirm(g: &Global, prompt: &str, expected: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Prints one JSON document to stdout (the final summary in `-o json`).
-pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
-    Ok(())
-}
-
 /// Fields every JSON summary carries.
 #[derive(Debug, Serialize)]
-pub struct SummaryHead<'a> {
-    pub command: &'a str,
-    pub cluster: &'a str,
-    pub region: &'a str,
+pub struct SummaryHead {
+    pub command: &'static str,
+    pub cluster: String,
+    pub region: String,
     pub ok: bool,
     pub aws_calls: CallStats,
 }

@@ -1,13 +1,17 @@
 //! `eksscale plan`: discover, diff, print. Read-only.
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::output::Report;
 use crate::aws::Aws;
-use crate::cli::{Global, Output, PlanArgs};
-use crate::plan::{Node, Observed, render};
-use crate::resources::{self, Plan};
+use crate::cli::{Global, PlanArgs};
+use crate::kinds::{self, Action, Kind, Node, Observed, Scope, cluster};
+use crate::plan::graph::{self, Inputs};
+use crate::plan::timeline::{self, Timeline};
+use crate::plan::{Plan, PlanEntry, render};
 use crate::spec::{Spec, ZoneLayout};
 
 /// Everything `plan` and `up` compute before acting.
@@ -30,9 +34,9 @@ impl Prepared {
 pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
     let loaded = super::load_config(g).await?;
     let spec = Arc::new(loaded.spec);
-    let (aws, account) = super::connect(&spec.region).await?;
-    let observed = resources::discover_for_spec(&aws, &spec).await?;
-    let dups = resources::duplicates(&observed);
+    let (aws, account) = crate::aws::connect_checked(&spec.region).await?;
+    let observed = kinds::discover(&aws, &spec.name, Scope::Managed).await?;
+    let dups = crate::plan::duplicates(&observed);
     if !dups.is_empty() {
         let list: Vec<String> = dups
             .iter()
@@ -45,16 +49,16 @@ pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
         );
     }
     check_version_change(&spec, &observed)?;
-    let zones = super::resolve_zones(&aws, &spec, &observed).await?;
+    let available = crate::aws::zones::available(&aws).await?;
+    let zones = crate::plan::zones::layout(&spec, &available, &observed)?;
     let addon_versions =
-        crate::aws::eks::default_addon_versions(&aws, &spec.kubernetes_version, &spec.addons)
-            .await?;
-    let inputs = crate::plan::graph::Inputs {
+        kinds::addon::default_versions(&aws, &spec.kubernetes_version, &spec.addons).await?;
+    let inputs = Inputs {
         account: account.clone(),
         addon_versions,
     };
-    let graph = crate::plan::graph::build(&spec, &zones, &inputs);
-    let plan = resources::plan(&graph, &observed);
+    let graph = graph::build(&spec, &zones, &inputs);
+    let plan = crate::plan::plan(&graph, &observed);
     Ok(Prepared {
         spec,
         aws,
@@ -72,8 +76,8 @@ fn check_version_change(spec: &Spec, observed: &[Observed]) -> anyhow::Result<()
     use crate::catalog::minor_of;
     let Some(current) = observed
         .iter()
-        .find(|o| o.kind() == crate::plan::Kind::EksCluster)
-        .and_then(|o| o.attrs.get("version"))
+        .find(|o| o.kind == Kind::EksCluster)
+        .and_then(|o| o.attrs.get(cluster::VERSION))
     else {
         return Ok(());
     };
@@ -98,21 +102,6 @@ fn check_version_change(spec: &Spec, observed: &[Observed]) -> anyhow::Result<()
 }
 
 #[derive(Serialize)]
-struct PlanJson<'a> {
-    command: &'static str,
-    cluster: &'a str,
-    region: &'a str,
-    zones: Vec<String>,
-    changes_pending: bool,
-    summary: PlanSummary,
-    resources: &'a [resources::PlanEntry],
-    deletions: &'a [Observed],
-    aws_calls: crate::aws::CallStats,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeline: Option<crate::plan::timeline::Timeline>,
-}
-
-#[derive(Serialize)]
 pub struct PlanSummary {
     pub create: usize,
     pub update: usize,
@@ -123,63 +112,90 @@ pub struct PlanSummary {
 
 pub fn summary(plan: &Plan) -> PlanSummary {
     PlanSummary {
-        create: plan.count("create"),
-        update: plan.count("update"),
+        create: plan.count(Action::Create),
+        update: plan.count(Action::Update),
         delete: plan.deletions.len(),
-        unchanged: plan.count("no change"),
+        unchanged: plan.count(Action::NoChange),
         refused: plan.refused().len(),
     }
 }
 
-pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<u8> {
-    let p = prepare(g).await?;
-    let timeline = a.timeline.then(|| {
-        let changes = p
-            .plan
-            .entries
-            .iter()
-            .map(|e| (e.id.clone(), e.change.clone()))
-            .collect();
-        crate::plan::timeline::compute(&p.graph, &changes)
-    });
-    match g.output {
-        Output::Json => super::print_json(&PlanJson {
-            command: "plan",
-            cluster: &p.spec.name,
-            region: &p.spec.region,
-            zones: p.zone_names(),
-            changes_pending: p.plan.has_changes(),
-            summary: summary(&p.plan),
-            resources: &p.plan.entries,
-            deletions: &p.plan.deletions,
-            aws_calls: p.aws.calls.stats(),
-            timeline,
-        })?,
-        Output::Human => {
-            print!(
-                "{}",
-                render::plan_text(
-                    &p.spec.name,
-                    &p.spec.region,
-                    &p.zone_names(),
-                    &p.plan,
-                    g.verbose
-                )
-            );
-            if p.spec.keda.enabled {
-                println!(
-                    "KEDA {} is applied to Kubernetes by every `up` (server-side apply, reported per object); `eksscale render` shows those objects.",
-                    p.spec.keda.version
-                );
-            }
-            if let Some(t) = &timeline {
-                print!("{}", crate::plan::timeline::render(t));
-            }
+/// What `plan` reports.
+#[derive(Serialize)]
+pub struct PlanReport {
+    command: &'static str,
+    cluster: String,
+    region: String,
+    zones: Vec<String>,
+    changes_pending: bool,
+    summary: PlanSummary,
+    resources: Vec<PlanEntry>,
+    deletions: Vec<Observed>,
+    aws_calls: crate::aws::CallStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline: Option<Timeline>,
+    #[serde(skip)]
+    plan: Plan,
+    #[serde(skip)]
+    verbose: bool,
+    #[serde(skip)]
+    keda_version: Option<String>,
+    #[serde(skip)]
+    exit_code: u8,
+}
+
+impl fmt::Display for PlanReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render::plan_text(
+            &self.cluster,
+            &self.region,
+            &self.zones,
+            &self.plan,
+            self.verbose,
+        ))?;
+        if let Some(v) = &self.keda_version {
+            writeln!(
+                f,
+                "KEDA {v} is applied to Kubernetes by every `up` (server-side apply, reported per object); `eksscale render` shows those objects."
+            )?;
         }
+        if let Some(t) = &self.timeline {
+            f.write_str(&timeline::render(t))?;
+        }
+        Ok(())
     }
-    Ok(if a.exit_code && p.plan.has_changes() {
+}
+
+impl Report for PlanReport {
+    fn exit_code(&self) -> u8 {
+        self.exit_code
+    }
+}
+
+pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
+    let p = prepare(g).await?;
+    let timeline = a
+        .timeline
+        .then(|| timeline::compute(&p.graph, &p.plan.changes()));
+    let exit_code = if a.exit_code && p.plan.has_changes() {
         super::EXIT_CHANGES_PENDING
     } else {
         0
+    };
+    Ok(PlanReport {
+        command: "plan",
+        cluster: p.spec.name.clone(),
+        region: p.spec.region.clone(),
+        zones: p.zone_names(),
+        changes_pending: p.plan.has_changes(),
+        summary: summary(&p.plan),
+        resources: p.plan.entries.clone(),
+        deletions: p.plan.deletions.clone(),
+        aws_calls: p.aws.calls.stats(),
+        timeline,
+        verbose: g.verbose,
+        keda_version: p.spec.keda.enabled.then(|| p.spec.keda.version.clone()),
+        plan: p.plan,
+        exit_code,
     })
 }

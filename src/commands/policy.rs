@@ -5,15 +5,17 @@
 //! placeholders.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::cli::{Global, Output, PolicyArgs};
-use crate::plan::graph::{self, NodeSpec};
-use crate::plan::{Kind, Observed};
+use super::output::Report;
+use crate::cli::{Global, PolicyArgs};
+use crate::kinds::{Kind, NodeSpec, Observed, cluster, oidc_provider};
+use crate::plan::graph;
 
 #[derive(Serialize)]
-struct RolePolicies {
+pub struct RolePolicies {
     role: String,
     purpose: String,
     trust: serde_json::Value,
@@ -23,15 +25,45 @@ struct RolePolicies {
 
 const ACCOUNT_PLACEHOLDER: &str = "EKSSCALE-PLACEHOLDER-ACCOUNT";
 
-pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<u8> {
+/// What `policy` reports: every role (a JSON array of them).
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct PolicyReport(Vec<RolePolicies>);
+
+impl fmt::Display for PolicyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pretty =
+            |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|_| fmt::Error);
+        for r in &self.0 {
+            writeln!(f, "# {} ({})", r.role, r.purpose)?;
+            writeln!(f, "## trust policy\n{}", pretty(&r.trust)?)?;
+            writeln!(f, "## attached AWS managed policies")?;
+            if r.managed_policies.is_empty() {
+                writeln!(f, "(none)")?;
+            }
+            for m in &r.managed_policies {
+                writeln!(f, "{m}")?;
+            }
+            for (name, doc) in &r.inline_policies {
+                writeln!(f, "## inline policy {name}\n{}", pretty(doc)?)?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for PolicyReport {}
+
+pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
     let loaded = super::load_config(g).await?;
     let spec = loaded.spec;
     let known = async {
-        let (aws, account) = super::connect(&spec.region).await?;
-        let cluster = crate::aws::eks::read_cluster(&aws, &spec.name).await?;
-        anyhow::Ok((account, cluster))
+        let (aws, account) = crate::aws::connect_checked(&spec.region).await?;
+        let found = cluster::read(&aws, &spec.name).await?;
+        anyhow::Ok((account, found))
     };
-    let (account, cluster) =
+    let (account, found) =
         match tokio::time::timeout(std::time::Duration::from_secs(15), known).await {
             Ok(Ok(v)) => v,
             _ => {
@@ -40,9 +72,9 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<u8> {
             }
         };
     // Before the cluster exists its issuer is unknown: use a marked placeholder.
-    let issuer = cluster
+    let issuer = found
         .as_ref()
-        .and_then(|c| c.internal.get("issuer").cloned())
+        .and_then(|c| c.internal.get(cluster::ISSUER).cloned())
         .unwrap_or_else(|| {
             format!(
                 "https://oidc.eks.{}.amazonaws.com/id/EKSSCALE-PLACEHOLDER-ISSUER",
@@ -55,22 +87,22 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<u8> {
         Kind::OidcProvider,
         format!(
             "arn:{}:iam::{account}:oidc-provider/{host}",
-            graph::partition(&spec.region)
+            crate::spec::partition(&spec.region)
         ),
     )
-    .attr("url", host);
+    .attr(oidc_provider::URL, host);
     oidc.arn = Some(oidc.id.clone());
-    world.insert(graph::OIDC.into(), oidc);
-    let mut c = cluster.unwrap_or_else(|| Observed::new(Kind::EksCluster, &spec.name));
+    world.insert(oidc_provider::ID.into(), oidc);
+    let mut c = found.unwrap_or_else(|| Observed::new(Kind::EksCluster, &spec.name));
     c.arn.get_or_insert_with(|| {
         format!(
             "arn:{}:eks:{}:{account}:cluster/{}",
-            graph::partition(&spec.region),
+            crate::spec::partition(&spec.region),
             spec.region,
             spec.name
         )
     });
-    world.insert(graph::CLUSTER.into(), c);
+    world.insert(cluster::ID.into(), c);
 
     let names: Vec<String> = (0..spec.vpc.zones.count())
         .map(|i| format!("{}{}", spec.region, (b'a' + i as u8) as char))
@@ -104,31 +136,5 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<u8> {
             a.role.unwrap_or_default()
         )));
     }
-    match g.output {
-        Output::Json => super::print_json(&out)?,
-        Output::Human => {
-            for r in &out {
-                println!("# {} ({})", r.role, r.purpose);
-                println!(
-                    "## trust policy\n{}",
-                    serde_json::to_string_pretty(&r.trust)?
-                );
-                println!("## attached AWS managed policies");
-                if r.managed_policies.is_empty() {
-                    println!("(none)");
-                }
-                for m in &r.managed_policies {
-                    println!("{m}");
-                }
-                for (name, doc) in &r.inline_policies {
-                    println!(
-                        "## inline policy {name}\n{}",
-                        serde_json::to_string_pretty(doc)?
-                    );
-                }
-                println!();
-            }
-        }
-    }
-    Ok(0)
+    Ok(PolicyReport(out))
 }

@@ -1,37 +1,49 @@
 //! `eksscale status`: discovery plus a table. Read-only; needs only the
 //! cluster name and region.
 
+use std::fmt;
+
 use serde::Serialize;
 
-use crate::cli::{Global, Output, TargetArgs};
-use crate::plan::{Observed, render};
-use crate::resources;
+use super::output::Report;
+use crate::cli::{Global, TargetArgs};
+use crate::kinds::{self, Observed, Scope};
+use crate::plan::render;
 
+/// What `status` reports.
 #[derive(Serialize)]
-struct StatusJson<'a> {
+pub struct StatusReport {
     #[serde(flatten)]
-    head: super::SummaryHead<'a>,
+    head: super::SummaryHead,
     exists: bool,
-    resources: &'a [Observed],
+    resources: Vec<Observed>,
 }
 
-pub async fn run(g: &Global, t: TargetArgs) -> anyhow::Result<u8> {
-    let (name, region) = super::target(g, &t).await?;
-    let (aws, _) = super::connect(&region).await?;
-    let observed = resources::discover_cluster(&aws, &name).await?;
-    match g.output {
-        Output::Json => super::print_json(&StatusJson {
-            head: super::SummaryHead {
-                command: "status",
-                cluster: &name,
-                region: &region,
-                ok: true,
-                aws_calls: aws.calls.stats(),
-            },
-            exists: !observed.is_empty(),
-            resources: &observed,
-        })?,
-        Output::Human => print!("{}", render::status_text(&name, &region, &observed)),
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render::status_text(
+            &self.head.cluster,
+            &self.head.region,
+            &self.resources,
+        ))
     }
-    Ok(0)
+}
+
+impl Report for StatusReport {}
+
+pub async fn run(g: &Global, t: TargetArgs) -> anyhow::Result<StatusReport> {
+    let (name, region) = super::target(g, &t).await?;
+    let (aws, _) = crate::aws::connect_checked(&region).await?;
+    let observed = kinds::discover(&aws, &name, Scope::Everything).await?;
+    Ok(StatusReport {
+        head: super::SummaryHead {
+            command: "status",
+            cluster: name,
+            region,
+            ok: true,
+            aws_calls: aws.calls.stats(),
+        },
+        exists: !observed.is_empty(),
+        resources: observed,
+    })
 }

@@ -1,9 +1,30 @@
-//! `eksscale token`: an ExecCredential for kubectl. Prints JSON only, makes
-//! no AWS call (signing is local), and never logs the token.
+//! `eksscale token`: an ExecCredential for kubectl. Prints JSON only (the
+//! exec plugin protocol, whatever `-o` says), makes no AWS call (signing is
+//! local), and never logs the token.
 
+use std::fmt;
+
+use serde::Serialize;
+
+use super::output::Report;
+use crate::aws::token::ExecCredential;
 use crate::cli::TokenArgs;
 
-pub async fn run(a: TokenArgs) -> anyhow::Result<u8> {
+/// The credential, printed as JSON in both output modes.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct TokenReport(ExecCredential);
+
+impl fmt::Display for TokenReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| fmt::Error)?;
+        writeln!(f, "{json}")
+    }
+}
+
+impl Report for TokenReport {}
+
+pub async fn run(a: TokenArgs) -> anyhow::Result<TokenReport> {
     let region = match a.region {
         Some(r) => r,
         None => crate::aws::region_from_environment()
@@ -13,6 +34,5 @@ pub async fn run(a: TokenArgs) -> anyhow::Result<u8> {
     super::check_identity(&a.name, &region)?;
     let aws = crate::aws::Aws::connect(&region).await;
     let cred = crate::aws::token::exec_credential(&aws.sdk, &region, &a.name).await?;
-    println!("{}", serde_json::to_string(&cred)?);
-    Ok(0)
+    Ok(TokenReport(cred))
 }

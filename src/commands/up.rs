@@ -1,26 +1,19 @@
 //! `eksscale up`: plan, then run the graph, then delete what the config no
 //! longer asks for. Failures keep what was created and say how to go on.
 
-use std::fmt::Write;
+use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::cli::{Global, Output, UpArgs};
-use crate::engine::{self, Outcome, RunReport};
-use crate::resources::{self, Outputs, RunCtx};
-use crate::spec::KedaInstaller;
-
-#[derive(Serialize)]
-struct UpJson<'a> {
-    #[serde(flatten)]
-    head: super::SummaryHead<'a>,
-    interrupted: bool,
-    counts: Counts,
-    steps: &'a std::collections::BTreeMap<String, engine::StepStatus>,
-    elapsed_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
+use super::output::Report;
+use crate::cli::{Global, UpArgs};
+use crate::engine::{self, Outcome, RunReport, StepStatus};
+use crate::keda::install;
+use crate::kinds::Change;
+use crate::kinds::steps::{Outputs, RunCtx, down_steps, up_steps};
+use crate::kube::apply::Applier;
+use crate::kube::steps::{KubeAccess, kubeconfig_step};
 
 #[derive(Serialize, Default)]
 struct Counts {
@@ -42,82 +35,108 @@ fn counts(r: &RunReport) -> Counts {
         skipped: r
             .steps
             .values()
-            .filter(|s| matches!(s, engine::StepStatus::Skipped { .. }))
+            .filter(|s| matches!(s, StepStatus::Skipped { .. }))
             .count(),
     }
 }
 
-/// How KEDA goes on, decided (and checked) before anything changes.
-enum Keda {
-    Manifest {
-        objects: Vec<crate::kube::apply::Object>,
-        origin: String,
-    },
-    Helm {
-        install: resources::HelmInstall,
-        version: String,
-    },
+/// What `up` reports.
+#[derive(Serialize)]
+pub struct UpReport {
+    #[serde(flatten)]
+    head: super::SummaryHead,
+    interrupted: bool,
+    counts: Counts,
+    steps: BTreeMap<String, StepStatus>,
+    elapsed_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
-pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
+impl fmt::Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (c, calls) = (&self.counts, &self.head.aws_calls);
+        writeln!(
+            f,
+            "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating).",
+            c.created,
+            c.updated,
+            c.deleted,
+            c.unchanged,
+            c.failed,
+            c.skipped,
+            engine::human_duration(std::time::Duration::from_millis(self.elapsed_ms)),
+            calls.read + calls.mutating,
+            calls.read,
+            calls.mutating
+        )?;
+        for (id, s) in &self.steps {
+            if let StepStatus::Failed { error, .. } = s {
+                writeln!(f, "failed: {id}: {error}")?;
+            }
+        }
+        if let Some(n) = &self.next {
+            writeln!(f, "{n}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for UpReport {
+    fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            super::EXIT_INTERRUPTED
+        } else if self.head.ok {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// The refused replacements, one line each, for the usage error.
+fn refused_lines(p: &super::plan::Prepared) -> Vec<String> {
+    p.plan
+        .refused()
+        .iter()
+        .map(|e| match &e.change {
+            Change::Replace { changes } => format!(
+                "{}: {}",
+                e.id,
+                changes
+                    .iter()
+                    .map(|c| format!(
+                        "{} {} -> {}",
+                        c.field,
+                        c.from.as_deref().unwrap_or("(none)"),
+                        c.to
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => e.id.clone(),
+        })
+        .collect()
+}
+
+pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     let p = super::plan::prepare(g).await?;
     // Everything that can fail without AWS is done before the first change.
     let keda = if p.spec.keda.enabled {
-        let role_arn = format!(
-            "arn:{}:iam::{}:role/eksscale/{}",
-            crate::plan::graph::partition(&p.spec.region),
-            p.account,
-            p.spec.role_name("keda-operator")
-        );
         let dir = g
             .file
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
-        Some(match p.spec.keda.installer {
-            KedaInstaller::Manifest => {
-                let (objects, origin) = crate::keda::objects(&p.spec.keda, &dir, &role_arn).await?;
-                Keda::Manifest { objects, origin }
-            }
-            KedaInstaller::Helm => {
-                let (helm, version) = crate::keda::helm::locate()
-                    .await
-                    .map_err(|e| super::usage(format!("{e:#}; nothing was changed")))?;
-                let values = crate::keda::helm::values(&p.spec.keda, &p.spec.name, &role_arn)?;
-                Keda::Helm {
-                    install: resources::HelmInstall { helm, values },
-                    version,
-                }
-            }
-        })
+        Some(install::prepare(&p.spec, &p.account, &dir).await?)
     } else {
         None
     };
-    let refused = p.plan.refused();
+    let refused = refused_lines(&p);
     if !refused.is_empty() {
-        let list: Vec<String> = refused
-            .iter()
-            .map(|e| match &e.change {
-                crate::plan::Change::Replace { changes } => format!(
-                    "{}: {}",
-                    e.id,
-                    changes
-                        .iter()
-                        .map(|c| format!(
-                            "{} {} -> {}",
-                            c.field,
-                            c.from.as_deref().unwrap_or("(none)"),
-                            c.to
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                _ => e.id.clone(),
-            })
-            .collect();
         return Err(super::usage(format!(
             "the config changes fields that cannot be changed in place; nothing was changed:\n  {}\nRevert them, or run `eksscale down` then `eksscale up` to rebuild.",
-            list.join("\n  ")
+            refused.join("\n  ")
         )));
     }
 
@@ -129,66 +148,38 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
         events: events.clone(),
         cancel: cancel.clone(),
     };
+    let summary = super::plan::summary(&p.plan);
     events.info(format!(
         "eksscale up: cluster {} in {} (zones {}): {} to create, {} to update, {} to delete",
         p.spec.name,
         p.spec.region,
         p.zone_names().join(", "),
-        p.plan.count("create"),
-        p.plan.count("update"),
-        p.plan.deletions.len()
+        summary.create,
+        summary.update,
+        summary.delete
     ));
     let outputs = Outputs::seeded(&p.observed);
-    let mut steps = resources::up_steps(&ctx, &p.spec, &p.graph, &p.observed, &outputs);
+    let mut steps = up_steps(&ctx, &p.graph, &p.observed, &outputs);
     if !a.no_kubeconfig {
-        steps.push(resources::kubeconfig_step(&p.spec, &outputs));
+        steps.push(kubeconfig_step(&p.spec.name, &p.spec.region, &outputs));
     }
     if let Some(keda) = keda {
         let access = match &g.kubeconfig {
-            Some(path) => resources::KubeAccess::File {
+            Some(path) => KubeAccess::File {
                 path: path.clone(),
                 context: g.context.clone(),
             },
-            None => resources::KubeAccess::Eks,
+            None => KubeAccess::Eks,
         };
-        let applier = std::sync::Arc::new(crate::kube::apply::Applier::new(
+        let applier = std::sync::Arc::new(Applier::new(
             &p.spec.name,
             a.force_conflicts,
             a.kube_timeout,
         ));
-        match keda {
-            Keda::Manifest { objects, origin } => {
-                events.info(format!(
-                    "KEDA {}: {} objects from {origin}",
-                    p.spec.keda.version,
-                    objects.len()
-                ));
-                steps.extend(resources::kube_steps(
-                    &ctx, &p.spec, &p.graph, &access, &applier, &objects, &outputs,
-                ));
-            }
-            Keda::Helm { install, version } => {
-                events.info(format!(
-                    "KEDA {}: chart {}/{} with {} ({version})",
-                    p.spec.keda.version,
-                    crate::keda::helm::CHART_REPO,
-                    crate::keda::helm::CHART,
-                    install.helm.display()
-                ));
-                steps.extend(resources::kube_steps(
-                    &ctx,
-                    &p.spec,
-                    &p.graph,
-                    &access,
-                    &applier,
-                    &[],
-                    &outputs,
-                ));
-                steps.push(resources::helm_step(
-                    &ctx, &p.spec, &p.graph, &access, &applier, install, &outputs,
-                ));
-            }
-        }
+        events.info(keda.describe(&p.spec.keda.version));
+        steps.extend(install::steps(
+            keda, &ctx, &p.spec, &p.graph, &access, &applier, &outputs,
+        ));
     }
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
 
@@ -197,7 +188,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
             "deleting {} resources no longer in the config",
             p.plan.deletions.len()
         ));
-        let prune = resources::down_steps(&ctx, &p.plan.deletions);
+        let prune = down_steps(&ctx, &p.plan.deletions);
         let pruned = engine::execute(prune, usize::from(g.concurrency), &events, &cancel).await?;
         report.interrupted |= pruned.interrupted;
         report.steps.extend(pruned.steps);
@@ -207,8 +198,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
     let _ = reporter.await;
 
     let ok = report.is_success();
-    let name = &p.spec.name;
-    let region = &p.spec.region;
+    let (name, region) = (&p.spec.name, &p.spec.region);
     let next = if ok {
         None
     } else if report.interrupted {
@@ -220,57 +210,18 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<u8> {
             "what was created is kept and tagged. Fix the cause above and run `eksscale up` again to continue, or `eksscale down --name {name} --region {region}` to remove everything."
         ))
     };
-    match g.output {
-        Output::Json => super::print_json(&UpJson {
-            head: super::SummaryHead {
-                command: "up",
-                cluster: name,
-                region,
-                ok,
-                aws_calls: p.aws.calls.stats(),
-            },
-            interrupted: report.interrupted,
-            counts: counts(&report),
-            steps: &report.steps,
-            elapsed_ms: report.elapsed_ms,
-            next: next.clone(),
-        })?,
-        Output::Human => print!(
-            "{}",
-            human_summary(&report, &p.aws.calls.stats(), next.as_deref())
-        ),
-    }
-    Ok(if report.interrupted {
-        super::EXIT_INTERRUPTED
-    } else if ok {
-        0
-    } else {
-        1
+    Ok(UpReport {
+        head: super::SummaryHead {
+            command: "up",
+            cluster: name.clone(),
+            region: region.clone(),
+            ok,
+            aws_calls: p.aws.calls.stats(),
+        },
+        interrupted: report.interrupted,
+        counts: counts(&report),
+        elapsed_ms: report.elapsed_ms,
+        steps: report.steps,
+        next,
     })
-}
-
-fn human_summary(r: &RunReport, calls: &crate::aws::CallStats, next: Option<&str>) -> String {
-    let c = counts(r);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating).",
-        c.created,
-        c.updated,
-        c.deleted,
-        c.unchanged,
-        c.failed,
-        c.skipped,
-        engine::human_duration(std::time::Duration::from_millis(r.elapsed_ms)),
-        calls.read + calls.mutating,
-        calls.read,
-        calls.mutating
-    );
-    for (id, err) in r.failed() {
-        let _ = writeln!(out, "failed: {id}: {err}");
-    }
-    if let Some(n) = next {
-        let _ = writeln!(out, "{n}");
-    }
-    out
 }

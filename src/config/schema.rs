@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+pub use crate::spec::{CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, TaintEffect};
+
 pub const API_VERSION: &str = "eksscale.io/v1alpha1";
 pub const KIND: &str = "Cluster";
 
@@ -166,18 +168,6 @@ impl<'de> Deserialize<'de> for Zones {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum NatMode {
-    /// One NAT gateway in the first zone, shared by all private subnets.
-    #[default]
-    Single,
-    /// One NAT gateway per zone; each private subnet routes through its own zone.
-    PerZone,
-    /// No NAT gateway: node groups go in the public subnets (cheapest).
-    None,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndpointFile {
@@ -203,36 +193,6 @@ fn yes() -> bool {
 }
 fn default_public_cidrs() -> Vec<String> {
     vec!["0.0.0.0/0".to_string()]
-}
-
-/// EKS control-plane log types, spelled as in the EKS API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum LogType {
-    Api,
-    Audit,
-    Authenticator,
-    ControllerManager,
-    Scheduler,
-}
-
-impl LogType {
-    pub const ALL: [LogType; 5] = [
-        LogType::Api,
-        LogType::Audit,
-        LogType::Authenticator,
-        LogType::ControllerManager,
-        LogType::Scheduler,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogType::Api => "api",
-            LogType::Audit => "audit",
-            LogType::Authenticator => "authenticator",
-            LogType::ControllerManager => "controllerManager",
-            LogType::Scheduler => "scheduler",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -303,24 +263,6 @@ fn default_max() -> i64 {
     6
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub enum CapacityType {
-    #[default]
-    #[serde(rename = "ON_DEMAND")]
-    OnDemand,
-    #[serde(rename = "SPOT")]
-    Spot,
-}
-
-impl CapacityType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CapacityType::OnDemand => "ON_DEMAND",
-            CapacityType::Spot => "SPOT",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TaintFile {
@@ -328,24 +270,6 @@ pub struct TaintFile {
     #[serde(default)]
     pub value: Option<String>,
     pub effect: TaintEffect,
-}
-
-/// Kubernetes spelling in the file; mapped to the EKS API spelling on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-pub enum TaintEffect {
-    NoSchedule,
-    PreferNoSchedule,
-    NoExecute,
-}
-
-impl TaintEffect {
-    pub fn eks_api(self) -> &'static str {
-        match self {
-            TaintEffect::NoSchedule => "NO_SCHEDULE",
-            TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
-            TaintEffect::NoExecute => "NO_EXECUTE",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -383,23 +307,4 @@ fn default_keda_version() -> String {
 }
 fn default_operator_replicas() -> i64 {
     2
-}
-
-/// How KEDA gets onto the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum KedaInstaller {
-    /// eksscale applies the (customised) release manifest with server-side apply.
-    #[default]
-    Manifest,
-    /// `helm upgrade --install` of the kedacore chart, with generated values.
-    Helm,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum KedaIdentity {
-    #[default]
-    Irsa,
-    PodIdentity,
 }

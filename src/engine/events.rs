@@ -33,7 +33,7 @@ impl Outcome {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A step began (its dependencies are done).
-    Started { id: String, action: String },
+    Started { id: String, action: super::Verb },
     /// A long step reports what it is doing or waiting for.
     Progress { id: String, message: String },
     Finished {

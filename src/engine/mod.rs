@@ -50,11 +50,60 @@ impl Done {
 
 pub type StepFuture = BoxFuture<'static, anyhow::Result<Done>>;
 
+/// What a step is about to do, shown when it starts (and in JSON events as
+/// `"action"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verb {
+    #[serde(rename = "create")]
+    Create,
+    #[serde(rename = "update")]
+    Update,
+    /// Exists as desired: look at it (and wait if it is still settling).
+    #[serde(rename = "check")]
+    Check,
+    #[serde(rename = "delete")]
+    Delete,
+    #[serde(rename = "apply")]
+    Apply,
+    #[serde(rename = "connect")]
+    Connect,
+    #[serde(rename = "write")]
+    Write,
+    #[serde(rename = "refresh discovery")]
+    RefreshDiscovery,
+    #[serde(rename = "check release")]
+    CheckRelease,
+    #[serde(rename = "helm uninstall")]
+    HelmUninstall,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Check => "check",
+            Verb::Delete => "delete",
+            Verb::Apply => "apply",
+            Verb::Connect => "connect",
+            Verb::Write => "write",
+            Verb::RefreshDiscovery => "refresh discovery",
+            Verb::CheckRelease => "check release",
+            Verb::HelmUninstall => "helm uninstall",
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub struct Step {
     pub id: String,
     pub deps: Vec<String>,
-    /// Shown when the step starts, e.g. "create", "update", "delete".
-    pub action: String,
+    pub verb: Verb,
     pub run: Box<dyn FnOnce() -> StepFuture + Send>,
 }
 
@@ -63,7 +112,7 @@ impl std::fmt::Debug for Step {
         f.debug_struct("Step")
             .field("id", &self.id)
             .field("deps", &self.deps)
-            .field("action", &self.action)
+            .field("verb", &self.verb)
             .finish()
     }
 }
@@ -243,7 +292,7 @@ pub async fn execute(
             let step = pending[i].take().expect("each step is launched once");
             events.send(Event::Started {
                 id: step.id.clone(),
-                action: step.action.clone(),
+                action: step.verb,
             });
             let fut = (step.run)();
             running.spawn(async move {
@@ -396,7 +445,7 @@ mod tests {
         Step {
             id: id.to_string(),
             deps: deps.iter().map(|d| d.to_string()).collect(),
-            action: "create".into(),
+            verb: Verb::Create,
             run: Box::new(move || {
                 Box::pin(async move {
                     log.lock().unwrap().push(format!("start {id_owned}"));
@@ -460,7 +509,7 @@ mod tests {
                 Step {
                     id: format!("s{i}"),
                     deps: vec![],
-                    action: "create".into(),
+                    verb: Verb::Create,
                     run: Box::new(move || {
                         Box::pin(async move {
                             let now = live.fetch_add(1, Ordering::SeqCst) + 1;
@@ -488,7 +537,7 @@ mod tests {
             Step {
                 id: "a".into(),
                 deps: vec![],
-                action: "create".into(),
+                verb: Verb::Create,
                 run: Box::new(move || {
                     Box::pin(async move {
                         c2.cancel();

@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
-use crate::kube::apply::{LABEL_CLUSTER, Object};
+use crate::kube::object::{LABEL_CLUSTER, Object};
 use crate::spec::{KedaIdentity, KedaSpec};
 
 pub const CHART_REPO: &str = "https://kedacore.github.io/charts";

@@ -16,6 +16,8 @@
 //!   for every Deployment with more than one replica.
 
 pub mod helm;
+pub mod install;
+pub mod uninstall;
 
 use std::path::{Path, PathBuf};
 
@@ -27,10 +29,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use crate::kube::apply::{Object, parse_manifests};
+use crate::kube::object::{Object, parse_manifests};
 use crate::spec::{KedaIdentity, KedaSpec};
 
 pub const NAMESPACE: &str = "keda";
+/// The operator role's purpose (`eksscale-<cluster>-keda-operator`) and node.
+pub const ROLE_PURPOSE: &str = "keda-operator";
+pub const ROLE: &str = "iam-role/keda-operator";
 pub const OPERATOR: &str = "keda-operator";
 pub const METRICS_SERVER: &str = "keda-metrics-apiserver";
 pub const WEBHOOKS: &str = "keda-admission";

@@ -20,91 +20,17 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
 
+use super::object::{ApplyPhase, LABEL_CLUSTER, LABEL_MANAGED_BY, Object, labelled};
+use super::readiness::{
+    Readiness, apiservice_ready, crd_ready, deployment_ready, job_ready, pod_problem,
+};
 use crate::engine::step::StepCtx;
 use crate::engine::wait::Poll;
-use crate::engine::{Cancel, Done, EventSink, Outcome, Step};
+use crate::engine::{Cancel, Done, EventSink, Outcome, Step, Verb};
 
 pub const FIELD_MANAGER: &str = "eksscale";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_CLUSTER: &str = "eksscale.io/cluster";
 /// Kubernetes answers quickly; poll every couple of seconds at most.
 const KUBE_POLL: Duration = Duration::from_secs(2);
-
-/// One object to apply, as parsed from a manifest.
-#[derive(Debug, Clone)]
-pub struct Object {
-    pub value: Value,
-    pub gvk: GroupVersionKind,
-    pub name: String,
-    pub namespace: Option<String>,
-}
-
-impl Object {
-    pub fn from_value(value: Value) -> anyhow::Result<Self> {
-        let api_version = value["apiVersion"]
-            .as_str()
-            .context("object without apiVersion")?;
-        let kind = value["kind"].as_str().context("object without kind")?;
-        let name = value["metadata"]["name"]
-            .as_str()
-            .with_context(|| format!("{kind} without metadata.name"))?
-            .to_string();
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), api_version.to_string()),
-        };
-        let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
-        Ok(Self {
-            gvk: GroupVersionKind::gvk(&group, &version, kind),
-            value,
-            name,
-            namespace,
-        })
-    }
-
-    pub fn kind(&self) -> &str {
-        &self.gvk.kind
-    }
-
-    /// Step id: `k8s/<Kind>/<namespace>/<name>` or `k8s/<Kind>/<name>`.
-    pub fn id(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("k8s/{}/{ns}/{}", self.gvk.kind, self.name),
-            None => format!("k8s/{}/{}", self.gvk.kind, self.name),
-        }
-    }
-
-    /// 0: CRDs and Namespaces; 1: everything else; 2: APIServices and webhooks.
-    pub fn phase(&self) -> u8 {
-        match self.kind() {
-            "CustomResourceDefinition" | "Namespace" => 0,
-            "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// Parses a multi-document YAML stream (lists are flattened, empty documents skipped).
-pub fn parse_manifests(text: &str) -> anyhow::Result<Vec<Object>> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_str_multiple(text).context("the manifest is not valid YAML")?;
-    let mut out = Vec::new();
-    for doc in docs {
-        if doc.is_null() {
-            continue;
-        }
-        if doc["kind"].as_str().is_some_and(|k| k.ends_with("List"))
-            && let Some(items) = doc["items"].as_array()
-        {
-            for item in items {
-                out.push(Object::from_value(item.clone())?);
-            }
-            continue;
-        }
-        out.push(Object::from_value(doc)?);
-    }
-    Ok(out)
-}
 
 /// Applies and deletes objects on one cluster.
 pub struct Applier {
@@ -324,7 +250,9 @@ impl Applier {
         let api = match self.api(obj).await {
             Ok(api) => api,
             // Its CRD is already gone, and with it every object of the kind.
-            Err(_) if obj.phase() != 0 => return Ok(Done::new(Outcome::Absent)),
+            Err(_) if obj.apply_phase() != ApplyPhase::Foundations => {
+                return Ok(Done::new(Outcome::Absent));
+            }
             Err(e) => return Err(e),
         };
         match api.delete(&obj.name, &DeleteParams::background()).await {
@@ -397,118 +325,6 @@ impl Applier {
     }
 }
 
-/// An object with eksscale's labels (`managed-by` and the cluster).
-pub fn labelled(value: &Value, cluster: &str) -> Value {
-    let mut v = value.clone();
-    if let Some(meta) = v["metadata"].as_object_mut() {
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !labels.is_object() {
-            *labels = Value::Object(Default::default());
-        }
-        labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
-        labels[LABEL_CLUSTER] = Value::String(cluster.to_string());
-    }
-    v
-}
-
-enum Readiness {
-    Ready,
-    Pending(String),
-    Failed(String),
-}
-
-fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
-    v["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
-}
-
-fn crd_ready(v: &Value) -> Readiness {
-    match condition(v, "Established") {
-        Some(c) if c["status"] == "True" => Readiness::Ready,
-        Some(c) => Readiness::Pending(format!(
-            "not established: {}",
-            c["message"].as_str().unwrap_or("")
-        )),
-        None => Readiness::Pending("not established".into()),
-    }
-}
-
-fn deployment_ready(v: &Value) -> Readiness {
-    let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let want = v
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let generation = n("/metadata/generation");
-    let observed = n("/status/observedGeneration");
-    let (updated, available) = (n("/status/updatedReplicas"), n("/status/availableReplicas"));
-    if let Some(c) = condition(v, "Progressing")
-        && c["reason"] == "ProgressDeadlineExceeded"
-    {
-        return Readiness::Failed(format!(
-            "rollout stalled: {}",
-            c["message"].as_str().unwrap_or("")
-        ));
-    }
-    if observed >= generation && updated >= want && available >= want {
-        Readiness::Ready
-    } else {
-        Readiness::Pending(format!(
-            "{available}/{want} replicas available, {updated} updated"
-        ))
-    }
-}
-
-fn apiservice_ready(v: &Value) -> Readiness {
-    match condition(v, "Available") {
-        Some(c) if c["status"] == "True" => Readiness::Ready,
-        Some(c) => Readiness::Pending(format!(
-            "not available: {} {}",
-            c["reason"].as_str().unwrap_or(""),
-            c["message"].as_str().unwrap_or("")
-        )),
-        None => Readiness::Pending("not available yet".into()),
-    }
-}
-
-fn job_ready(v: &Value) -> Readiness {
-    if condition(v, "Complete").is_some_and(|c| c["status"] == "True") {
-        Readiness::Ready
-    } else if let Some(c) = condition(v, "Failed").filter(|c| c["status"] == "True") {
-        Readiness::Failed(format!(
-            "job failed: {}",
-            c["message"].as_str().unwrap_or("")
-        ))
-    } else {
-        Readiness::Pending("running".into())
-    }
-}
-
-/// One line on why a pod is not running, or `None` if it is fine.
-fn pod_problem(v: &Value) -> Option<String> {
-    if let Some(c) = condition(v, "PodScheduled").filter(|c| c["status"] == "False") {
-        return Some(format!(
-            "Pending: {}: {}",
-            c["reason"].as_str().unwrap_or("Unschedulable"),
-            c["message"].as_str().unwrap_or("")
-        ));
-    }
-    let statuses = v["status"]["containerStatuses"].as_array()?;
-    statuses.iter().find_map(|s| {
-        let w = &s["state"]["waiting"];
-        w["reason"]
-            .as_str()
-            .map(|r| match w["message"].as_str().filter(|m| !m.is_empty()) {
-                Some(m) => format!("{r}: {m}"),
-                None => r.to_string(),
-            })
-    })
-}
-
 /// Apply steps for `objects`; every step also depends on `after`.
 pub fn apply_steps(
     applier: &Arc<Applier>,
@@ -518,23 +334,24 @@ pub fn apply_steps(
     cancel: &Cancel,
 ) -> Vec<Step> {
     let barrier = "k8s/discovery-refresh".to_string();
-    let phase0: Vec<String> = objects
-        .iter()
-        .filter(|o| o.phase() == 0)
-        .map(Object::id)
-        .collect();
-    let phase1: Vec<String> = objects
-        .iter()
-        .filter(|o| o.phase() == 1)
-        .map(Object::id)
-        .collect();
+    let of_phase = |p: ApplyPhase| -> Vec<String> {
+        objects
+            .iter()
+            .filter(|o| o.apply_phase() == p)
+            .map(Object::id)
+            .collect()
+    };
+    let (foundations, middle) = (
+        of_phase(ApplyPhase::Foundations),
+        of_phase(ApplyPhase::Objects),
+    );
     let mut steps = Vec::new();
     {
         let applier = applier.clone();
         steps.push(Step {
             id: barrier.clone(),
-            deps: phase0.clone(),
-            action: "refresh discovery".into(),
+            deps: foundations,
+            verb: Verb::RefreshDiscovery,
             run: Box::new(move || {
                 Box::pin(async move {
                     // New CRDs are Established now; resolve kinds afresh.
@@ -546,12 +363,12 @@ pub fn apply_steps(
     }
     for o in objects {
         let mut deps: Vec<String> = after.to_vec();
-        match o.phase() {
-            0 => {}
-            1 => deps.push(barrier.clone()),
-            _ => {
+        match o.apply_phase() {
+            ApplyPhase::Foundations => {}
+            ApplyPhase::Objects => deps.push(barrier.clone()),
+            ApplyPhase::Registrations => {
                 deps.push(barrier.clone());
-                deps.extend(phase1.iter().cloned());
+                deps.extend(middle.iter().cloned());
             }
         }
         let (applier, obj, id) = (applier.clone(), o.clone(), o.id());
@@ -559,7 +376,7 @@ pub fn apply_steps(
         steps.push(Step {
             id,
             deps,
-            action: "apply".into(),
+            verb: Verb::Apply,
             run: Box::new(move || Box::pin(async move { applier.apply(&s, &obj).await })),
         });
     }
@@ -569,20 +386,6 @@ pub fn apply_steps(
     steps
 }
 
-/// Delete order, first to last: KEDA scaled objects (their HPAs go with
-/// them), webhooks and APIServices, everything else, Namespaces, CRDs.
-fn delete_rank(o: &Object) -> u8 {
-    match o.kind() {
-        "ScaledObject" | "ScaledJob" | "TriggerAuthentication" | "ClusterTriggerAuthentication" => {
-            0
-        }
-        "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => 1,
-        "Namespace" => 3,
-        "CustomResourceDefinition" => 4,
-        _ => 2,
-    }
-}
-
 /// Delete steps for `objects`; the last ones (CRDs) are what `before` waits for.
 pub fn delete_steps(
     applier: &Arc<Applier>,
@@ -590,9 +393,9 @@ pub fn delete_steps(
     events: &EventSink,
     cancel: &Cancel,
 ) -> Vec<Step> {
-    let ids: Vec<(u8, String)> = objects
+    let ids: Vec<_> = objects
         .iter()
-        .map(|o| (delete_rank(o), format!("delete/{}", o.id())))
+        .map(|o| (o.delete_phase(), format!("delete/{}", o.id())))
         .collect();
     objects
         .iter()
@@ -608,7 +411,7 @@ pub fn delete_steps(
             Step {
                 id: id.clone(),
                 deps,
-                action: "delete".into(),
+                verb: Verb::Delete,
                 run: Box::new(move || Box::pin(async move { applier.delete(&s, &obj).await })),
             }
         })
@@ -617,6 +420,7 @@ pub fn delete_steps(
 
 #[cfg(test)]
 mod tests {
+    use super::super::object::parse_manifests;
     use super::*;
     use crate::engine::{self, StepStatus};
 
@@ -664,12 +468,16 @@ mod tests {
         let objs = parse_manifests(&keda_manifest()).unwrap();
         assert_eq!(objs.len(), 24);
         assert_eq!(
-            objs.iter().filter(|o| o.phase() == 0).count(),
+            objs.iter()
+                .filter(|o| o.apply_phase() == ApplyPhase::Foundations)
+                .count(),
             7,
             "6 CRDs and the namespace"
         );
         assert_eq!(
-            objs.iter().filter(|o| o.phase() == 2).count(),
+            objs.iter()
+                .filter(|o| o.apply_phase() == ApplyPhase::Registrations)
+                .count(),
             2,
             "APIService and webhook configuration"
         );

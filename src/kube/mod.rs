@@ -9,6 +9,9 @@
 
 pub mod apply;
 pub mod kubeconfig;
+pub mod object;
+pub mod readiness;
+pub mod steps;
 
 use std::path::PathBuf;
 

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Change, Kind, Observed};
-use crate::resources::Plan;
+use super::Plan;
+use crate::aws::tags::TAG_EXPIRES;
+use crate::kinds::{Action, Change, Kind, Observed, cluster, nodegroup, subnet};
 
 pub fn plan_text(
     cluster: &str,
@@ -53,7 +54,7 @@ pub fn plan_text(
     }
     if let Some(c) = plan.entries.iter().find(|e| e.kind == Kind::EksCluster)
         && let Change::Update { changes } = &c.change
-        && let Some(v) = changes.iter().find(|f| f.field == "version")
+        && let Some(v) = changes.iter().find(|f| f.field == cluster::VERSION)
     {
         let _ = writeln!(
             out,
@@ -74,10 +75,10 @@ pub fn plan_text(
     let _ = writeln!(
         out,
         "\nPlan: {} to create, {} to update, {} to delete, {} unchanged{}.",
-        plan.count("create"),
-        plan.count("update"),
+        plan.count(Action::Create),
+        plan.count(Action::Update),
         plan.deletions.len(),
-        plan.count("no change"),
+        plan.count(Action::NoChange),
         if refused.is_empty() {
             String::new()
         } else {
@@ -122,12 +123,16 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
     );
     let mut by_kind: BTreeMap<Kind, Vec<&Observed>> = BTreeMap::new();
     for o in observed {
-        by_kind.entry(o.kind()).or_default().push(o);
+        by_kind.entry(o.kind).or_default().push(o);
     }
     let zone_of: BTreeMap<&str, &str> = observed
         .iter()
-        .filter(|o| o.kind() == Kind::Subnet)
-        .filter_map(|o| o.attrs.get("zone").map(|z| (o.id.as_str(), z.as_str())))
+        .filter(|o| o.kind == Kind::Subnet)
+        .filter_map(|o| {
+            o.attrs
+                .get(subnet::ZONE)
+                .map(|z| (o.id.as_str(), z.as_str()))
+        })
         .collect();
     for (kind, items) in by_kind {
         let _ = writeln!(out, "{kind}:");
@@ -138,10 +143,10 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
                 .map(|s| format!(" [{s}]"))
                 .unwrap_or_default();
             let mut detail = status_detail(o);
-            if o.kind() == Kind::NodeGroup {
+            if o.kind == Kind::NodeGroup {
                 let mut zones: Vec<&str> = o
                     .attrs
-                    .get("subnets")
+                    .get(nodegroup::SUBNETS)
                     .map(|s| {
                         s.split(',')
                             .filter_map(|id| zone_of.get(id).copied())
@@ -154,7 +159,7 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
                     detail.push_str(&format!(" zones={}", zones.join(",")));
                 }
             }
-            if let Some(at) = o.tags.get(crate::plan::graph::TAG_EXPIRES) {
+            if let Some(at) = o.tags.get(TAG_EXPIRES) {
                 detail.push_str(&format!(" expires-at={at}"));
             }
             let name = o.key.as_deref().unwrap_or("-");
@@ -164,27 +169,11 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
     out
 }
 
+/// The kind's status columns that the resource has, as `key=value`.
 fn status_detail(o: &Observed) -> String {
-    let keys: &[&str] = match o.kind() {
-        Kind::Vpc => &["cidr"],
-        Kind::Subnet => &["zone", "cidr"],
-        Kind::NatGateway => &["subnet"],
-        Kind::RouteTable => &["route:0.0.0.0/0"],
-        Kind::IamRole => &["managedPolicies"],
-        Kind::EksCluster => &["version", "endpoint", "issuer"],
-        Kind::NodeGroup => &[
-            "minSize",
-            "desiredSize",
-            "maxSize",
-            "instanceTypes",
-            "version",
-        ],
-        Kind::Addon => &["version"],
-        Kind::OidcProvider => &["url"],
-        Kind::LogGroup => &["retentionInDays"],
-        _ => &[],
-    };
-    let parts: Vec<String> = keys
+    let parts: Vec<String> = o
+        .kind
+        .status_columns()
         .iter()
         .filter_map(|k| o.attrs.get(*k).map(|v| format!("{k}={v}")))
         .collect();

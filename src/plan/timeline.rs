@@ -11,49 +11,17 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::graph::NodeSpec;
-use super::{Change, Kind, Node};
+use crate::kinds::{Change, Kind, Node, NodeSpec, cluster, nodegroup};
 
-/// Typical seconds to create (or update) one resource of a kind.
+/// Typical seconds to create (or update) one resource: each kind's own figure.
 pub fn typical_seconds(node: &Node, change: &Change) -> u64 {
-    if matches!(change, Change::Unchanged) {
-        return 0;
-    }
-    let update = matches!(change, Change::Update { .. });
-    match node.kind {
-        Kind::Vpc | Kind::Subnet | Kind::InternetGateway | Kind::RouteTable => 3,
-        Kind::ElasticIp | Kind::LogGroup | Kind::OidcProvider => 2,
-        Kind::NatGateway => 120,
-        // Role creation plus IAM's propagation before EKS can assume it.
-        Kind::IamRole => 5,
-        Kind::EksCluster => {
-            if update {
-                600
-            } else {
-                CONTROL_PLANE
-            }
-        }
-        Kind::AccessEntry | Kind::PodIdentityAssociation => 3,
-        Kind::Addon => match &node.spec {
-            // DaemonSet add-ons go ACTIVE quickly while no node exists yet.
-            NodeSpec::Addon(a) if a.before_nodes => 30,
-            _ => 60,
-        },
-        Kind::NodeGroup => {
-            if update {
-                300
-            } else {
-                NODE_GROUP
-            }
-        }
-        _ => 5,
-    }
+    node.spec.typical_seconds(change)
 }
 
 /// EKS control plane creation, typically 8-10 minutes.
-pub const CONTROL_PLANE: u64 = 540;
+pub const CONTROL_PLANE: u64 = cluster::CREATE_SECONDS;
 /// Managed node group creation, typically 3-4 minutes.
-pub const NODE_GROUP: u64 = 210;
+pub const NODE_GROUP: u64 = nodegroup::CREATE_SECONDS;
 /// Add-ons that need nodes (coredns, metrics-server) become ACTIVE this long
 /// after the first nodes are Ready.
 pub const AFTER_NODES: u64 = 15;
@@ -110,7 +78,7 @@ pub fn compute(graph: &[Node], changes: &BTreeMap<String, Change>) -> Timeline {
     // Add-ons that need nodes finish after the last node group is ready.
     let nodes_ready = graph
         .iter()
-        .filter(|n| n.kind == Kind::NodeGroup)
+        .filter(|n| n.kind() == Kind::NodeGroup)
         .map(|n| finish[&n.id].0)
         .max();
     let mut end: Vec<(String, u64)> = graph
@@ -145,7 +113,7 @@ pub fn compute(graph: &[Node], changes: &BTreeMap<String, Change>) -> Timeline {
         });
         cur = graph
             .iter()
-            .filter(|n| n.kind == Kind::NodeGroup)
+            .filter(|n| n.kind() == Kind::NodeGroup)
             .max_by_key(|n| finish[&n.id].0)
             .map(|n| n.id.clone());
     }

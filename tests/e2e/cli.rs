@@ -2,11 +2,9 @@
 //! with examples, kubeconfig is merged and private, token leaks nothing,
 //! destructive commands need --yes without a terminal, JSON errors for CI.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Reader, Workspace, unique_name};
+use crate::common::{Reader, Workspace, unique_name};
 
 #[test]
 fn init_writes_a_valid_file_and_never_overwrites_without_force() {

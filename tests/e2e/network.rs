@@ -2,11 +2,9 @@
 //! `up` on a 3-zone perZone config, checked with independent SDK clients;
 //! idempotence (0 mutating calls), plan exit codes, `down` twice.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Reader, Workspace, policy_json, unique_name};
+use crate::common::{Reader, Workspace, policy_json, unique_name};
 
 const REGION: &str = "us-west-2";
 

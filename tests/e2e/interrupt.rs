@@ -2,13 +2,11 @@
 //! is 130 and the message says how to resume or clean up; `up` then resumes.
 //! Uses an emulator of its own whose EKS clusters take 20 s to create.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Emulator, Workspace, unique_name};
+use crate::common::{Emulator, Workspace, unique_name};
 
 #[test]
 fn interrupted_up_stops_cleanly_and_resumes() {

@@ -3,11 +3,11 @@
 //! unchanged, render validated against the Kubernetes and KEDA schemas, and
 //! `down` removing both sides.
 
-mod common;
-
 use std::process::Command;
 
-use common::{FakeHelm, FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name};
+use crate::common::{
+    FakeHelm, FakeKube, Reader, Workspace, keda_manifest, policy_json, unique_name,
+};
 
 fn spec(identity: &str, addons: &str) -> String {
     spec_with(
@@ -182,7 +182,9 @@ async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
     assert!(!all.contains("EKSSCALE-PLACEHOLDER"));
     let python = std::env::var("EKSSCALE_TEST_PYTHON").expect("run through scripts/test.sh");
     let v = Command::new(python)
-        .arg(common::repo_path("tests/fakekube/validate_manifests.py"))
+        .arg(crate::common::repo_path(
+            "tests/fakekube/validate_manifests.py",
+        ))
         .args(["--kubernetes-version", "1.35", "--crds"])
         .arg(keda_manifest())
         .arg(&out)

@@ -4,11 +4,9 @@
 //! zone; idempotence; updates; and `down` leaving nothing, also after a
 //! failed cluster.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Reader, Workspace, policy_json, unique_name};
+use crate::common::{Reader, Workspace, policy_json, unique_name};
 
 const ADMIN: &str = "arn:aws:iam::123456789012:role/PlatformAdmin";
 

@@ -3,8 +3,6 @@
 //! stderr with a file location, and without a single AWS call. To prove the
 //! last point the AWS endpoint is a local socket that records connections.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
@@ -27,7 +25,7 @@ fn tripwire() -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn every_bad_config_is_rejected_before_any_aws_call() {
-    let dir = common::repo_path("tests/bad-configs");
+    let dir = crate::common::repo_path("tests/bad-configs");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,0 +1,256 @@
+//! How `up` installs KEDA: decided and checked before anything changes (the
+//! manifest is loaded, verified and customised, or a usable `helm` is found),
+//! then turned into engine steps that connect to the cluster once the
+//! identities KEDA needs exist and apply the objects (or run helm).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::helm;
+use crate::engine::{Done, Outcome, Step, Verb};
+use crate::kinds::steps::{Outputs, RunCtx};
+use crate::kinds::{Kind, Node, NodeId, cluster};
+use crate::kube::apply::{Applier, apply_steps};
+use crate::kube::object::Object;
+use crate::kube::steps::{CONNECT, KubeAccess, connect_step};
+use crate::spec::{KedaInstaller, Spec, partition};
+
+pub const HELM_STEP: &str = "k8s/helm/keda";
+
+/// What `up` will install, resolved before the first change.
+pub enum Install {
+    Manifest {
+        objects: Vec<Object>,
+        origin: String,
+    },
+    Helm {
+        helm: std::path::PathBuf,
+        /// `helm version --short`.
+        helm_version: String,
+        values: serde_json::Value,
+    },
+}
+
+/// A usage error found while preparing (exit 2: nothing was changed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; nothing was changed")]
+pub struct NotInstallable(pub String);
+
+/// The KEDA operator role's ARN (deterministic: the role may not exist yet).
+pub fn operator_role_arn(spec: &Spec, account: &str) -> String {
+    format!(
+        "arn:{}:iam::{account}:role/eksscale/{}",
+        partition(&spec.region),
+        spec.role_name(super::ROLE_PURPOSE)
+    )
+}
+
+/// Everything that can fail without touching AWS or the cluster.
+pub async fn prepare(spec: &Spec, account: &str, config_dir: &Path) -> anyhow::Result<Install> {
+    let role_arn = operator_role_arn(spec, account);
+    Ok(match spec.keda.installer {
+        KedaInstaller::Manifest => {
+            let (objects, origin) = super::objects(&spec.keda, config_dir, &role_arn).await?;
+            Install::Manifest { objects, origin }
+        }
+        KedaInstaller::Helm => {
+            let (helm, helm_version) = helm::locate()
+                .await
+                .map_err(|e| NotInstallable(format!("{e:#}")))?;
+            let values = helm::values(&spec.keda, &spec.name, &role_arn)?;
+            Install::Helm {
+                helm,
+                helm_version,
+                values,
+            }
+        }
+    })
+}
+
+impl Install {
+    /// One line for the run's log.
+    pub fn describe(&self, version: &str) -> String {
+        match self {
+            Install::Manifest { objects, origin } => {
+                format!("KEDA {version}: {} objects from {origin}", objects.len())
+            }
+            Install::Helm {
+                helm, helm_version, ..
+            } => format!(
+                "KEDA {version}: chart {}/{} with {} ({helm_version})",
+                helm::CHART_REPO,
+                helm::CHART,
+                helm.display()
+            ),
+        }
+    }
+}
+
+/// What the connect step waits for: the cluster, the KEDA role and its
+/// association, the admins' access entries and the control plane's path to
+/// KEDA's ports.
+fn before_connect(graph: &[Node]) -> Vec<NodeId> {
+    graph
+        .iter()
+        .filter(|n| {
+            n.id == cluster::ID
+                || n.id == super::ROLE
+                || matches!(
+                    n.kind(),
+                    Kind::AccessEntry | Kind::PodIdentityAssociation | Kind::SecurityGroupRule
+                )
+        })
+        .map(|n| n.id.clone())
+        .collect()
+}
+
+fn nodegroups(graph: &[Node]) -> Vec<NodeId> {
+    graph
+        .iter()
+        .filter(|n| n.kind() == Kind::NodeGroup)
+        .map(|n| n.id.clone())
+        .collect()
+}
+
+/// The KEDA part of `up`: connect, then apply the objects (Deployments also
+/// wait for the node groups, since their pods need somewhere to run), or run
+/// helm once the API answers and the node groups exist.
+pub fn steps(
+    install: Install,
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    graph: &[Node],
+    access: &KubeAccess,
+    applier: &Arc<Applier>,
+    outputs: &Outputs,
+) -> Vec<Step> {
+    let mut steps = vec![connect_step(
+        ctx,
+        &spec.region,
+        access,
+        applier,
+        outputs,
+        before_connect(graph),
+    )];
+    match install {
+        Install::Manifest { objects, .. } => {
+            let mut applies = apply_steps(
+                applier,
+                &objects,
+                &[CONNECT.to_string()],
+                &ctx.events,
+                &ctx.cancel,
+            );
+            for st in applies.iter_mut() {
+                if st.id.starts_with("k8s/Deployment/") {
+                    st.deps.extend(nodegroups(graph));
+                }
+            }
+            steps.extend(applies);
+        }
+        Install::Helm { helm, values, .. } => {
+            steps.push(helm_step(
+                ctx, spec, graph, access, applier, helm, values, outputs,
+            ));
+        }
+    }
+    steps
+}
+
+/// A private (0700) directory for the files handed to helm, removed on drop.
+pub fn helm_workdir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("eksscale-helm-")
+        .tempdir()
+        .context("creating a private temporary directory for helm")
+}
+
+/// How helm reaches the same cluster: the given kubeconfig, or for EKS a
+/// private kubeconfig written into `dir` whose user runs `eksscale token`.
+pub fn helm_access(
+    access: &KubeAccess,
+    name: &str,
+    region: &str,
+    r: &dyn crate::kinds::Resolve,
+    dir: &Path,
+) -> anyhow::Result<helm::Access> {
+    Ok(match access.target(name, region, r)? {
+        crate::kube::Target::File { path, context } => helm::Access {
+            kubeconfig: path,
+            context,
+        },
+        crate::kube::Target::Eks(entry) => {
+            let path = dir.join("kubeconfig");
+            crate::kube::kubeconfig::update(&path, &entry)?;
+            helm::Access {
+                kubeconfig: path,
+                context: Some(entry.name),
+            }
+        }
+    })
+}
+
+/// `keda.installer: helm`: install or upgrade the chart once the API answers
+/// and the node groups exist, then wait like the manifest installer does.
+#[allow(clippy::too_many_arguments)]
+fn helm_step(
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    graph: &[Node],
+    access: &KubeAccess,
+    applier: &Arc<Applier>,
+    helm_bin: std::path::PathBuf,
+    values: serde_json::Value,
+    outputs: &Outputs,
+) -> Step {
+    let mut deps = vec![CONNECT.to_string()];
+    deps.extend(nodegroups(graph));
+    let (ctx, spec, access, applier, outputs) = (
+        ctx.clone(),
+        spec.clone(),
+        access.clone(),
+        applier.clone(),
+        outputs.clone(),
+    );
+    Step {
+        id: HELM_STEP.into(),
+        deps,
+        verb: Verb::CheckRelease,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(HELM_STEP);
+                let dir = helm_workdir()?;
+                let to = helm_access(&access, &spec.name, &spec.region, &outputs, dir.path())?;
+                let version = &spec.keda.version;
+                let current = helm::release(&helm_bin, &to).await?;
+                let action = helm::decide(current.as_ref(), version, &values);
+                if action != helm::Action::None {
+                    s.progress(format!(
+                        "helm upgrade --install {} {} --repo {} --version {version}",
+                        helm::RELEASE,
+                        helm::CHART,
+                        helm::CHART_REPO,
+                    ));
+                    helm::install(&helm_bin, &to, version, &values, dir.path()).await?;
+                }
+                for obj in helm::readiness_objects() {
+                    applier.wait_for(&s, &obj).await?;
+                }
+                let after = helm::release(&helm_bin, &to)
+                    .await?
+                    .context("helm reports no keda release after installing it")?;
+                let detail = format!("chart {}, revision {}", after.chart, after.revision);
+                Ok(Done::with(
+                    match action {
+                        helm::Action::Install => Outcome::Created,
+                        helm::Action::Upgrade => Outcome::Updated,
+                        helm::Action::None => Outcome::Unchanged,
+                    },
+                    detail,
+                ))
+            })
+        }),
+    }
+}

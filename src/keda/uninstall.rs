@@ -1,0 +1,124 @@
+//! `down`'s Kubernetes phase: delete every object eksscale labelled for the
+//! cluster (scaled objects first so their HPAs go, then KEDA, CRDs last),
+//! then the KEDA helm release if eksscale installed one. Best effort: when
+//! the API cannot be reached, deleting the cluster removes those objects.
+
+use std::path::PathBuf;
+
+use super::helm;
+use super::install::{helm_access, helm_workdir};
+use crate::engine::{Done, Outcome, RunReport, Step, Verb};
+use crate::kinds::Observed;
+use crate::kinds::steps::{RunCtx, by_key};
+use crate::kube::object::{LABEL_CLUSTER, LABEL_MANAGED_BY};
+use crate::kube::steps::{KubeAccess, reach};
+
+pub const HELM_UNINSTALL_STEP: &str = "k8s/helm/keda-uninstall";
+
+/// Whether this cluster's KEDA was installed by eksscale with helm: the
+/// chart's operator Deployment carries our cluster label and Helm's marks.
+async fn helm_release_is_ours(client: &::kube::Client, cluster: &str) -> anyhow::Result<bool> {
+    let api: ::kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        ::kube::Api::namespaced(client.clone(), super::NAMESPACE);
+    let Some(d) = api.get_opt(helm::OPERATOR).await? else {
+        return Ok(false);
+    };
+    let labels = d.metadata.labels.unwrap_or_default();
+    let annotations = d.metadata.annotations.unwrap_or_default();
+    Ok(
+        labels.get(LABEL_CLUSTER).map(String::as_str) == Some(cluster)
+            && labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some("Helm")
+            && annotations
+                .get("meta.helm.sh/release-name")
+                .map(String::as_str)
+                == Some(helm::RELEASE),
+    )
+}
+
+/// Uninstalls the helm release after `deps` (the scaled objects) are gone.
+fn helm_uninstall_step(
+    ctx: &RunCtx,
+    helm_bin: PathBuf,
+    to: helm::Access,
+    dir: tempfile::TempDir,
+    deps: Vec<String>,
+) -> Step {
+    let ctx = ctx.clone();
+    Step {
+        id: HELM_UNINSTALL_STEP.into(),
+        deps,
+        verb: Verb::HelmUninstall,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(HELM_UNINSTALL_STEP);
+                s.progress(format!(
+                    "helm uninstall {} --namespace {}",
+                    helm::RELEASE,
+                    super::NAMESPACE
+                ));
+                helm::uninstall(&helm_bin, &to).await?;
+                drop(dir);
+                Ok(Done::new(Outcome::Deleted))
+            })
+        }),
+    }
+}
+
+/// Runs the cleanup; `None` when there was nothing to do or the API could
+/// not be reached (a warning says so).
+pub async fn cleanup(
+    ctx: &RunCtx,
+    region: &str,
+    access: &KubeAccess,
+    observed: &[Observed],
+    concurrency: usize,
+) -> anyhow::Result<Option<RunReport>> {
+    let world = by_key(observed);
+    let (applier, client) = match reach(&ctx.cluster, region, access, &world).await {
+        Ok(v) => v,
+        Err(why) => {
+            ctx.events.warn(format!(
+                "{why}; skipping the Kubernetes cleanup (deleting the cluster removes those objects)"
+            ));
+            return Ok(None);
+        }
+    };
+    let owned = applier.find_owned().await?;
+    let helm = if helm_release_is_ours(&client, &ctx.cluster).await? {
+        match helm::find() {
+            Some(helm_bin) => {
+                let dir = helm_workdir()?;
+                let to = helm_access(access, &ctx.cluster, region, &world, dir.path())?;
+                Some((helm_bin, to, dir))
+            }
+            None => {
+                ctx.events.warn(
+                    "KEDA was installed with helm, but no `helm` is on PATH; skipping `helm uninstall` (deleting the cluster removes KEDA anyway)",
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if owned.is_empty() && helm.is_none() {
+        return Ok(None);
+    }
+    ctx.events.info(format!(
+        "deleting {} Kubernetes objects eksscale applied{}",
+        owned.len(),
+        if helm.is_some() {
+            ", then the KEDA helm release"
+        } else {
+            ""
+        }
+    ));
+    let mut steps = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    if let Some((helm_bin, to, dir)) = helm {
+        let deps = steps.iter().map(|s| s.id.clone()).collect();
+        steps.push(helm_uninstall_step(ctx, helm_bin, to, dir, deps));
+    }
+    Ok(Some(
+        crate::engine::execute(steps, concurrency, &ctx.events, &ctx.cancel).await?,
+    ))
+}

@@ -1,0 +1,141 @@
+//! Kubernetes objects as eksscale handles them: parsed from manifests, given
+//! step ids, ordered into apply and delete phases, and labelled as eksscale's.
+
+use anyhow::Context;
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_CLUSTER: &str = "eksscale.io/cluster";
+
+/// Apply order: CustomResourceDefinitions and Namespaces first (each CRD
+/// waited for until Established), then everything else, then APIServices and
+/// webhook configurations (a webhook registered before its server is ready
+/// would block the other applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApplyPhase {
+    Foundations,
+    Objects,
+    Registrations,
+}
+
+/// Delete order, first to last: KEDA scaled objects (their HPAs go with them),
+/// webhooks and APIServices, everything else, Namespaces, CRDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeletePhase {
+    ScaledObjects,
+    Registrations,
+    Objects,
+    Namespaces,
+    Definitions,
+}
+
+/// One object to apply, as parsed from a manifest.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub value: Value,
+    pub gvk: GroupVersionKind,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+impl Object {
+    pub fn from_value(value: Value) -> anyhow::Result<Self> {
+        let api_version = value["apiVersion"]
+            .as_str()
+            .context("object without apiVersion")?;
+        let kind = value["kind"].as_str().context("object without kind")?;
+        let name = value["metadata"]["name"]
+            .as_str()
+            .with_context(|| format!("{kind} without metadata.name"))?
+            .to_string();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
+        Ok(Self {
+            gvk: GroupVersionKind::gvk(&group, &version, kind),
+            value,
+            name,
+            namespace,
+        })
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.gvk.kind
+    }
+
+    /// Step id: `k8s/<Kind>/<namespace>/<name>` or `k8s/<Kind>/<name>`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("k8s/{}/{ns}/{}", self.gvk.kind, self.name),
+            None => format!("k8s/{}/{}", self.gvk.kind, self.name),
+        }
+    }
+
+    /// When it is applied relative to the other objects.
+    pub fn apply_phase(&self) -> ApplyPhase {
+        match self.kind() {
+            "CustomResourceDefinition" | "Namespace" => ApplyPhase::Foundations,
+            "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
+                ApplyPhase::Registrations
+            }
+            _ => ApplyPhase::Objects,
+        }
+    }
+
+    /// When it is deleted relative to the other objects.
+    pub fn delete_phase(&self) -> DeletePhase {
+        match self.kind() {
+            "ScaledObject"
+            | "ScaledJob"
+            | "TriggerAuthentication"
+            | "ClusterTriggerAuthentication" => DeletePhase::ScaledObjects,
+            "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
+                DeletePhase::Registrations
+            }
+            "Namespace" => DeletePhase::Namespaces,
+            "CustomResourceDefinition" => DeletePhase::Definitions,
+            _ => DeletePhase::Objects,
+        }
+    }
+}
+
+/// Parses a multi-document YAML stream (lists are flattened, empty documents skipped).
+pub fn parse_manifests(text: &str) -> anyhow::Result<Vec<Object>> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).context("the manifest is not valid YAML")?;
+    let mut out = Vec::new();
+    for doc in docs {
+        if doc.is_null() {
+            continue;
+        }
+        if doc["kind"].as_str().is_some_and(|k| k.ends_with("List"))
+            && let Some(items) = doc["items"].as_array()
+        {
+            for item in items {
+                out.push(Object::from_value(item.clone())?);
+            }
+            continue;
+        }
+        out.push(Object::from_value(doc)?);
+    }
+    Ok(out)
+}
+
+/// An object with eksscale's labels (`managed-by` and the cluster).
+pub fn labelled(value: &Value, cluster: &str) -> Value {
+    let mut v = value.clone();
+    if let Some(meta) = v["metadata"].as_object_mut() {
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
+        labels[LABEL_CLUSTER] = Value::String(cluster.to_string());
+    }
+    v
+}

@@ -1,0 +1,13 @@
+//! eksscale's end-to-end tests, one test binary (one link of the AWS SDK
+//! instead of one per file): the CLI against the AWS emulator
+//! (tests/emulator) and the fake Kubernetes API server (tests/fakekube) that
+//! `scripts/test.sh` starts, read back with independent clients.
+
+mod common;
+
+mod bad_configs;
+mod cli;
+mod eks;
+mod interrupt;
+mod keda;
+mod network;
