@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.ec2.exceptions import InvalidSubnetIdError
+from moto.ec2.exceptions import EC2ClientError, InvalidSubnetIdError
 from moto.ec2.models import ec2_backends
 from moto.eks.exceptions import (
     EKSError,
@@ -178,6 +178,13 @@ ACCESS_POLICY_NAMES = (
     "AmazonEKSViewPolicy",
 )
 AUTHENTICATION_MODES = ("API", "API_AND_CONFIG_MAP", "CONFIG_MAP")
+# UpgradePolicyRequest.supportType; botocore's EKS model: "New clusters, by default, have extended support enabled".
+SUPPORT_TYPES = ("STANDARD", "EXTENDED")
+DEFAULT_SUPPORT_TYPE = "EXTENDED"
+# Node groups of Kubernetes 1.30 and later default to AL2023 (AWS "What's new", 2024-05: "Starting with Kubernetes
+# version 1.30 or newer, any newly created managed node groups will automatically default to using AL2023");
+# older ones to AL2. A launch template with its own image makes the node group CUSTOM.
+FIRST_AL2023_DEFAULT_MINOR = 30
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 ENDPOINT_FIELDS = {
     "endpointPublicAccess": "EndpointPublicAccess",
@@ -226,6 +233,43 @@ def kubernetes_minor(version: str) -> int:
     if not match:
         raise InvalidParameterException(message=f"Invalid Kubernetes version: {version}")
     return int(match.group(1))
+
+
+def default_ami_type(version: str, custom_image: bool) -> str:
+    """The amiType EKS gives a node group created without one."""
+    if custom_image:
+        return "CUSTOM"
+    match = re.fullmatch(r"1\.(\d+)", version or "")
+    if match and int(match.group(1)) < FIRST_AL2023_DEFAULT_MINOR:
+        return "AL2_x86_64"
+    return "AL2023_x86_64_STANDARD"
+
+
+def launch_template_version(account: str, region: str, spec: Mapping[str, Any] | None) -> Any | None:
+    """The moto LaunchTemplateVersion a node group's launchTemplate {id|name, version} names, if it exists."""
+    if not spec:
+        return None
+    ec2 = ec2_backends[account][region]
+    try:
+        if spec.get("id"):
+            template = ec2.get_launch_template(spec["id"])
+        elif spec.get("name"):
+            template = ec2.get_launch_template_by_name(spec["name"])
+        else:
+            return None
+        return template.get_version(spec.get("version") or "$Default")
+    except EC2ClientError:
+        return None
+
+
+def ec2_not_found_via_eks(code: str, message: str) -> InvalidParameterException:
+    """EKS passes EC2's not-found error on in its own, as seen from real EKS:
+    "The subnet ID 'subnet-0df1...' does not exist (Service: AmazonEC2; Status Code: 400; Error Code:
+    InvalidSubnetID.NotFound; Request ID: ...; Proxy: null)" (AdminTurnedDevOps/DevOps-The-Hard-Way-AWS#16)."""
+    return InvalidParameterException(
+        message=f"{message} (Service: AmazonEC2; Status Code: 400; Error Code: {code}; "
+        f"Request ID: {uuid.uuid4()}; Proxy: null)"
+    )
 
 
 def latest_release_version(version: str) -> str:
@@ -333,6 +377,7 @@ class Addon:
     modified_at: float
     status: str = "CREATING"
     health: dict[str, Any] = field(default_factory=dict)
+    preserve: bool = False  # DeleteAddon's preserve: the software stays on the cluster, EKS stops managing it
 
 
 @dataclass
@@ -498,6 +543,16 @@ def _ensure_log_group(account: str, region: str, cluster_name: str) -> None:
         logs.create_log_group(name, tags={})
 
 
+def _upgrade_policy(request: Mapping[str, Any] | None, default: str) -> dict[str, str]:
+    """An UpgradePolicyRequest as EKS returns it (UpgradePolicyResponse)."""
+    support_type = (request or {}).get("supportType") or default
+    if support_type not in SUPPORT_TYPES:
+        raise InvalidParameterException(
+            message=f"Invalid upgradePolicy.supportType: {support_type}. Valid values are {list(SUPPORT_TYPES)}"
+        )
+    return {"supportType": support_type}
+
+
 def _check_endpoint_access(config: Mapping[str, Any]) -> None:
     if not config["endpointPublicAccess"] and not config["endpointPrivateAccess"]:
         raise InvalidParameterException(
@@ -515,7 +570,9 @@ def _vpc_of(account: str, region: str, subnet_ids: list[str]) -> str:
         try:
             subnets.append(ec2.get_subnet(subnet_id))
         except InvalidSubnetIdError:
-            raise InvalidParameterException(message=f"The subnet ID '{subnet_id}' does not exist") from None
+            raise ec2_not_found_via_eks(
+                "InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist"
+            ) from None
     vpcs = {subnet.vpc_id for subnet in subnets}
     if len(vpcs) != 1:
         raise InvalidParameterException(message="Subnets specified must belong to one VPC")
@@ -709,6 +766,7 @@ class EksExtension:
             if mode not in AUTHENTICATION_MODES:
                 raise InvalidParameterException(message=f"Unsupported authenticationMode: {mode}")
             enabled_logs = _enabled_log_types(set(), response._get_param("logging"))
+            upgrade_policy = _upgrade_policy(response._get_param("upgradePolicy"), DEFAULT_SUPPORT_TYPE)
             subnet_ids = vpc_request.get("subnetIds") or []
             vpc_config = {
                 "subnetIds": subnet_ids,
@@ -721,6 +779,8 @@ class EksExtension:
             _check_endpoint_access(vpc_config)
             result = moto_create_cluster(response)
             cluster: Cluster = result.result["cluster"]  # type: ignore[index]
+            # moto's Cluster has no such field; its serializer emits the attribute as upgradePolicy.
+            cluster.upgrade_policy = upgrade_policy  # type: ignore[attr-defined]
             ext._on_cluster_created(response, cluster, vpc_config, enabled_logs, access_request, mode)
             return result
 
@@ -739,6 +799,11 @@ class EksExtension:
             nodegroup.release_version = response._get_param("releaseVersion") or latest_release_version(
                 nodegroup.version
             )
+            if not response._get_param("amiType"):  # moto defaults to AL2_x86_64 whatever the version
+                template = launch_template_version(
+                    response.current_account, response.region, response._get_param("launchTemplate")
+                )
+                nodegroup.ami_type = default_ami_type(nodegroup.version, bool(template and template.image_id))
             life = Lifecycle.begin(nodegroup, ext.timing.nodegroup_create, nodegroup.tags, "CREATE_FAILED")
             ext._clusters[cluster].nodegroup_lives[nodegroup.nodegroup_name] = life
             return result
@@ -821,12 +886,13 @@ class EksExtension:
     # Cluster updates -------------------------------------------------------------------------
 
     def update_cluster_config(self, call: Call) -> dict[str, Any]:
-        """Logging or endpoint access; moto would replace resourcesVpcConfig wholesale and answer {}."""
+        """Logging, endpoint access or upgrade policy; moto would replace resourcesVpcConfig wholesale and answer {}."""
         cluster, ext = self._active_cluster(call)
-        unsupported = set(call.body) - {"resourcesVpcConfig", "logging", "clientRequestToken"}
+        kinds_served = ("resourcesVpcConfig", "logging", "upgradePolicy")
+        unsupported = set(call.body) - {*kinds_served, "clientRequestToken"}
         if unsupported:
             raise InvalidParameterException(message=f"The emulator cannot update {sorted(unsupported)}")
-        kinds = [kind for kind in ("resourcesVpcConfig", "logging") if kind in call.body]
+        kinds = [kind for kind in kinds_served if kind in call.body]
         if len(kinds) != 1:
             raise InvalidParameterException(message="Only one type of update can be allowed.")
         if kinds == ["logging"]:
@@ -840,6 +906,12 @@ class EksExtension:
             update = Update.accepted(
                 "LoggingUpdate", [{"type": "ClusterLogging", "value": json.dumps(cluster.logging)}]
             )
+        elif kinds == ["upgradePolicy"]:
+            # UpdateType UpgradePolicyUpdate with an UpgradePolicy param (botocore's EKS model enums).
+            current = cluster.upgrade_policy["supportType"]  # type: ignore[attr-defined]
+            policy = _upgrade_policy(call.body["upgradePolicy"], current)
+            cluster.upgrade_policy = policy  # type: ignore[attr-defined]
+            update = Update.accepted("UpgradePolicyUpdate", [{"type": "UpgradePolicy", "value": policy["supportType"]}])
         else:
             request = call.body["resourcesVpcConfig"]
             if set(request) - set(ENDPOINT_FIELDS):
@@ -1108,6 +1180,8 @@ class EksExtension:
 
     def delete_addon(self, call: Call) -> dict[str, Any]:
         cluster, ext, addon = self._addon(call)
+        # preserve is a query parameter (DeleteAddonRequest, location querystring); nothing runs here to keep.
+        addon.preserve = call.query_value("preserve") == "true"
         addon.life.end(addon, self.timing.delete)
         return {"addon": self._addon_json(cluster, ext, addon)}
 

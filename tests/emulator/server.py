@@ -1,4 +1,4 @@
-"""Start moto's server with the EKS extension in front of it (test infrastructure, see README.md).
+"""Start moto's server with the EKS extension and the AWS rules in front of it (test infrastructure, see README.md).
 
     python tests/emulator/server.py --host 127.0.0.1 --port 0 --port-file PATH
 
@@ -27,6 +27,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from aws_rules import AwsRules, RulesConfig
 from eks_ext import EksExtension, Timing
 
 
@@ -48,7 +49,9 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(format="%(message)s")
     # Werkzeug logs each request at INFO; errors stay visible either way.
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    app = EksExtension(DomainDispatcherApplication(create_backend_app), Timing.from_env(os.environ))
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    # The rules go outermost: they answer before anything else runs, and see every request for the stats.
+    app = AwsRules(EksExtension(moto_app, Timing.from_env(os.environ)), RulesConfig.from_env(os.environ))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -37,10 +37,15 @@ FAIL_TAG = "emulator.eksscale.io/fail"
 # --- Server and clients -----------------------------------------------------------------------
 
 
+# The shared servers keep the AWS rules on but with no propagation delays: these tests create a VPC, role or
+# provider and use it at once. test_aws_rules.py starts servers with the delays (and the switch) it tests.
+NO_DELAYS = {"EMULATOR_IAM_PROPAGATION_SECONDS": "0", "EMULATOR_EC2_CONSISTENCY_SECONDS": "0"}
+
+
 @contextmanager
-def running_server(directory: Path, timing: dict[str, str]) -> Iterator[str]:
+def running_server(directory: Path, settings: dict[str, str]) -> Iterator[str]:
     port_file = directory / "port"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("EMULATOR_EKS_")} | timing
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EMULATOR_")} | settings
     command = [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]
     process = subprocess.Popen(command, env=env)
     try:
@@ -57,13 +62,13 @@ def running_server(directory: Path, timing: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("emulator"), {}) as url:
+    with running_server(tmp_path_factory.mktemp("emulator"), NO_DELAYS) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def timed_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    timing = {
+    timing = NO_DELAYS | {
         "EMULATOR_EKS_CLUSTER_CREATE_SECONDS": "2",
         "EMULATOR_EKS_NODEGROUP_CREATE_SECONDS": "2",
         "EMULATOR_EKS_ADDON_CREATE_SECONDS": "2",
@@ -498,7 +503,9 @@ def test_update_nodegroup_version(aws: Aws, eks: Any) -> None:
     assert after["modifiedAt"] >= nodegroup["modifiedAt"]
 
     # No version: the cluster's.
-    update = eks.update_nodegroup_version(clusterName=name, nodegroupName=ng, clientRequestToken="token-1")["update"]
+    # A token EKS accepts: 33 to 126 characters (see test_aws_rules.py).
+    token = f"update-{uuid.uuid4()}"
+    update = eks.update_nodegroup_version(clusterName=name, nodegroupName=ng, clientRequestToken=token)["update"]
     assert update["params"] == [{"type": "Version", "value": "1.33"}]
     assert eks.describe_update(name=name, updateId=update["id"], nodegroupName=ng)["update"]["status"] == "Successful"
     after = eks.describe_nodegroup(clusterName=name, nodegroupName=ng)["nodegroup"]

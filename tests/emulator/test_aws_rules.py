@@ -1,0 +1,693 @@
+"""Tests for the AWS rules layer (aws_rules.py): server.py run as a subprocess, driven with boto3.
+
+Each rule is shown refusing a request the way real AWS does and accepting the corrected one.
+Helpers (clients with the EKS shape checks, server start-up) come from test_emulator.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from aws_rules import (
+    ami_needs,
+    check_client_request_token,
+    ec2_referenced_ids,
+    federated_principals,
+    instance_type_fits,
+)
+from test_emulator import ACCOUNT, NO_DELAYS, ROLE, Aws, error, new_cluster, new_subnets, running_server
+
+IAM_SECONDS = 1.5
+EC2_SECONDS = 1.0
+TRUST_EC2 = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+# aws-smithy's THROTTLING_ERRORS (aws-runtime retries/classifiers.rs), and its transient HTTP statuses.
+RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+}
+TRANSIENT_STATUSES = {500, 502, 503, 504}
+
+
+# --- Servers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rules_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Rules on, no propagation delays: for the rules that refuse a request whatever the timing."""
+    with running_server(tmp_path_factory.mktemp("rules"), NO_DELAYS) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def delayed_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Rules on with short IAM and EC2 propagation delays (rules 5 and 6)."""
+    settings = {
+        "EMULATOR_IAM_PROPAGATION_SECONDS": str(IAM_SECONDS),
+        "EMULATOR_EC2_CONSISTENCY_SECONDS": str(EC2_SECONDS),
+    }
+    with running_server(tmp_path_factory.mktemp("delayed"), settings) as url:
+        yield url
+
+
+@pytest.fixture
+def aws(rules_endpoint: str) -> Aws:
+    return Aws(rules_endpoint)
+
+
+@pytest.fixture
+def eks(aws: Aws) -> Any:
+    return aws.client("eks")
+
+
+def stats(endpoint: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{endpoint}/_emulator/stats") as response:
+        return json.load(response)
+
+
+def new_role(aws: Aws, trust: dict[str, Any] = TRUST_EC2) -> str:
+    name = f"r-{uuid.uuid4().hex[:10]}"
+    return aws.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def token(length: int) -> str:
+    return (uuid.uuid4().hex * 4)[:length]
+
+
+def new_nodegroup(aws: Aws, cluster: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """test_emulator's helper, with the name and node role overridable."""
+    defaults = {
+        "nodegroupName": f"ng-{uuid.uuid4().hex[:6]}",
+        "nodeRole": ROLE,
+        "subnets": cluster["resourcesVpcConfig"]["subnetIds"],
+    }
+    return aws.client("eks").create_nodegroup(clusterName=cluster["name"], **(defaults | kwargs))["nodegroup"]
+
+
+def settled_subnets(aws: Aws) -> list[str]:
+    """Two subnets in a new VPC, each used only once EC2 has propagated what it names (rule 6)."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    time.sleep(EC2_SECONDS)
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    time.sleep(EC2_SECONDS)
+    return subnets
+
+
+# --- Rule 1: clientRequestToken -----------------------------------------------------------------
+
+
+def test_token_length_is_checked_as_a_unit() -> None:
+    check_client_request_token(None)
+    check_client_request_token(token(33))
+    check_client_request_token(token(126))
+    for bad in (token(32), token(127), ""):
+        with pytest.raises(Exception) as raised:
+            check_client_request_token(bad)
+        assert getattr(raised.value, "status", None) == 400
+
+
+def test_client_request_token_must_be_33_to_126_characters(aws: Aws, eks: Any) -> None:
+    _, subnets = new_subnets(aws)
+    create = {"version": "1.33", "roleArn": ROLE, "resourcesVpcConfig": {"subnetIds": subnets}}
+    for bad in (token(17), token(127)):
+        message = error(
+            "InvalidParameterException",
+            400,
+            eks.create_cluster,
+            name=f"c-{uuid.uuid4().hex[:8]}",
+            clientRequestToken=bad,
+            **create,
+        )
+        assert message == "The client request token parameter must be between 33 and 126 characters."
+    cluster = eks.create_cluster(name=f"c-{uuid.uuid4().hex[:8]}", clientRequestToken=token(33), **create)["cluster"]
+    assert cluster["status"] == "ACTIVE"
+
+    name = cluster["name"]
+    error(
+        "InvalidParameterException",
+        400,
+        eks.create_addon,
+        clusterName=name,
+        addonName="coredns",
+        clientRequestToken="short",
+    )
+    error("InvalidParameterException", 400, new_nodegroup, aws, cluster, clientRequestToken="eksscale-0123abcd")
+    error(
+        "InvalidParameterException",
+        400,
+        eks.create_access_entry,
+        clusterName=name,
+        principalArn=ROLE,
+        clientRequestToken="x",
+    )
+    assert eks.create_addon(clusterName=name, addonName="coredns", clientRequestToken=token(126))["addon"]
+
+
+def test_a_retried_create_with_the_same_token_is_idempotent(aws: Aws, eks: Any) -> None:
+    _, subnets = new_subnets(aws)
+    name, same = f"c-{uuid.uuid4().hex[:8]}", token(40)
+    create = {"name": name, "version": "1.33", "roleArn": ROLE, "resourcesVpcConfig": {"subnetIds": subnets}}
+    first = eks.create_cluster(clientRequestToken=same, **create)["cluster"]
+    again = eks.create_cluster(clientRequestToken=same, **create)["cluster"]
+    assert (again["arn"], again["createdAt"]) == (first["arn"], first["createdAt"])
+    assert eks.list_clusters()["clusters"].count(name) == 1
+    # Another token for the same name is a second create: moto's ResourceInUseException.
+    error("ResourceInUseException", 409, eks.create_cluster, clientRequestToken=token(40), **create)
+    # The same token with other parameters.
+    error(
+        "InvalidParameterException", 400, eks.create_cluster, clientRequestToken=same, **(create | {"version": "1.32"})
+    )
+
+    addon_token = token(36)
+    addon = eks.create_addon(clusterName=name, addonName="coredns", clientRequestToken=addon_token)["addon"]
+    assert (
+        eks.create_addon(clusterName=name, addonName="coredns", clientRequestToken=addon_token)["addon"]["addonArn"]
+        == addon["addonArn"]
+    )
+    error(
+        "InvalidParameterException",
+        400,
+        eks.create_addon,
+        clusterName=name,
+        addonName="coredns",
+        clientRequestToken=addon_token,
+        tags={"changed": "yes"},
+    )
+
+    ng_token = token(50)
+    nodegroup = new_nodegroup(aws, first, nodegroupName="workers", clientRequestToken=ng_token)
+    assert (
+        new_nodegroup(aws, first, nodegroupName="workers", clientRequestToken=ng_token)["nodegroupArn"]
+        == nodegroup["nodegroupArn"]
+    )
+
+    # Once the resource is gone, the token creates anew (the emulator's choice; see README).
+    eks.delete_nodegroup(clusterName=name, nodegroupName="workers")
+    again = new_nodegroup(aws, first, nodegroupName="workers", clientRequestToken=ng_token)
+    assert again["nodegroupArn"] != nodegroup["nodegroupArn"]
+
+
+# --- Rules 2 and 3: AMI types -------------------------------------------------------------------
+
+
+def test_ami_needs_and_instance_data_as_units() -> None:
+    assert ami_needs("CUSTOM") is None
+    standard = ami_needs("AL2023_x86_64_STANDARD")
+    arm = ami_needs("AL2023_ARM_64_STANDARD")
+    nvidia = ami_needs("AL2023_x86_64_NVIDIA")
+    neuron = ami_needs("AL2023_x86_64_NEURON")
+    assert standard is not None and arm is not None and nvidia is not None and neuron is not None
+    assert instance_type_fits("t3.medium", standard) and not instance_type_fits("t4g.medium", standard)
+    assert instance_type_fits("m7g.large", arm) and not instance_type_fits("m5.large", arm)
+    assert instance_type_fits("g5.xlarge", standard)  # a GPU instance with a standard AMI is allowed
+    assert instance_type_fits("g5.xlarge", nvidia) and instance_type_fits("p4d.24xlarge", nvidia)
+    assert not instance_type_fits("m5.large", nvidia) and not instance_type_fits("inf2.xlarge", nvidia)
+    assert instance_type_fits("inf2.xlarge", neuron) and instance_type_fits("trn1.2xlarge", neuron)
+    bottlerocket_arm_gpu = ami_needs("BOTTLEROCKET_ARM_64_NVIDIA")
+    assert bottlerocket_arm_gpu is not None and instance_type_fits("g5g.xlarge", bottlerocket_arm_gpu)
+    assert not instance_type_fits("x9.nonexistent", standard)
+
+
+def test_ami_type_must_fit_the_instance_types(aws: Aws, eks: Any) -> None:
+    cluster = new_cluster(aws, version="1.33")
+    name = cluster["name"]
+    assert new_nodegroup(aws, cluster)["amiType"] == "AL2023_x86_64_STANDARD"  # EKS's default since 1.30
+    assert (
+        error("InvalidParameterException", 400, new_nodegroup, aws, cluster, instanceTypes=["t4g.medium"])
+        == "[t4g.medium] is not a valid instance type for requested amiType AL2023_x86_64_STANDARD"
+    )
+    assert (
+        error(
+            "InvalidParameterException",
+            400,
+            new_nodegroup,
+            aws,
+            cluster,
+            amiType="AL2023_ARM_64_STANDARD",
+            instanceTypes=["m7g.large", "m5.large", "t3.medium"],
+        )
+        == "[m5.large, t3.medium] is not a valid instance type for requested amiType AL2023_ARM_64_STANDARD"
+    )
+    arm = new_nodegroup(aws, cluster, amiType="AL2023_ARM_64_STANDARD", instanceTypes=["t4g.medium", "m7g.large"])
+    described = eks.describe_nodegroup(clusterName=name, nodegroupName=arm["nodegroupName"])["nodegroup"]
+    assert (described["amiType"], described["instanceTypes"]) == ("AL2023_ARM_64_STANDARD", ["t4g.medium", "m7g.large"])
+
+    new_nodegroup(aws, cluster, instanceTypes=["g5.xlarge"])  # GPU instances run the standard AMI too
+    error("InvalidParameterException", 400, new_nodegroup, aws, cluster, amiType="AL2023_x86_64_NVIDIA")
+    assert new_nodegroup(aws, cluster, amiType="AL2023_x86_64_NVIDIA", instanceTypes=["g5.xlarge"])["amiType"] == (
+        "AL2023_x86_64_NVIDIA"
+    )
+    new_nodegroup(aws, cluster, amiType="BOTTLEROCKET_ARM_64_NVIDIA", instanceTypes=["g5g.xlarge"])
+    new_nodegroup(aws, cluster, amiType="AL2023_x86_64_NEURON", instanceTypes=["inf2.xlarge"])
+    error("InvalidParameterException", 400, new_nodegroup, aws, cluster, amiType="AL2023_x86_64_NEURON")
+    assert "[m99.large]" in error(
+        "InvalidParameterException", 400, new_nodegroup, aws, cluster, instanceTypes=["m99.large"]
+    )
+
+
+def test_custom_ami_type_needs_a_launch_template_image(aws: Aws, eks: Any) -> None:
+    ec2 = aws.client("ec2")
+    cluster = new_cluster(aws, version="1.33")
+    error("InvalidParameterException", 400, new_nodegroup, aws, cluster, amiType="CUSTOM")
+    plain = ec2.create_launch_template(LaunchTemplateName=f"lt-{uuid.uuid4().hex[:8]}", LaunchTemplateData={})
+    plain_id = plain["LaunchTemplate"]["LaunchTemplateId"]
+    error(
+        "InvalidParameterException", 400, new_nodegroup, aws, cluster, amiType="CUSTOM", launchTemplate={"id": plain_id}
+    )
+
+    data = {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m7g.large"}
+    custom = ec2.create_launch_template(LaunchTemplateName=f"lt-{uuid.uuid4().hex[:8]}", LaunchTemplateData=data)
+    custom_id = custom["LaunchTemplate"]["LaunchTemplateId"]
+    nodegroup = new_nodegroup(aws, cluster, launchTemplate={"id": custom_id, "version": "1"})
+    assert nodegroup["amiType"] == "CUSTOM"  # EKS's amiType for a launch template with its own image
+    assert nodegroup["launchTemplate"]["id"] == custom_id
+    # With an AMI type, the launch template's instance type must fit it (an arm64 type here).
+    assert "[m7g.large]" in error(
+        "InvalidParameterException",
+        400,
+        new_nodegroup,
+        aws,
+        cluster,
+        amiType="AL2023_x86_64_STANDARD",
+        launchTemplate={"id": plain_id},
+        instanceTypes=["m7g.large"],
+    )
+
+
+def test_al2_ami_types_are_refused_from_kubernetes_1_33(aws: Aws, eks: Any) -> None:
+    cluster = new_cluster(aws, version="1.33")
+    for ami_type in ("AL2_x86_64", "AL2_ARM_64", "AL2_x86_64_GPU"):
+        instance = {"AL2_x86_64": "t3.medium", "AL2_ARM_64": "t4g.medium", "AL2_x86_64_GPU": "g5.xlarge"}[ami_type]
+        assert (
+            error(
+                "InvalidParameterException",
+                400,
+                new_nodegroup,
+                aws,
+                cluster,
+                amiType=ami_type,
+                instanceTypes=[instance],
+            )
+            == f"AMI Type {ami_type} is only supported for kubernetes versions 1.32 or earlier"
+        )
+    old = new_nodegroup(aws, cluster, version="1.32", amiType="AL2_x86_64")
+    assert old["amiType"] == "AL2_x86_64"
+    assert new_nodegroup(aws, cluster, version="1.29")["amiType"] == "AL2_x86_64"  # the default before 1.30
+    assert "only supported for kubernetes versions 1.32" in error(
+        "InvalidParameterException",
+        400,
+        eks.update_nodegroup_version,
+        clusterName=cluster["name"],
+        nodegroupName=old["nodegroupName"],
+        version="1.33",
+    )
+
+
+# --- Rule 4: zones ------------------------------------------------------------------------------
+
+
+def test_moto_zone_ids_and_instance_type_offerings(aws: Aws) -> None:
+    """What the rules rely on in moto's EC2 data (us-east-1e is use1-az3, which EKS does not support)."""
+    ec2 = aws.client("ec2")
+    zones = {z["ZoneName"]: z["ZoneId"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+    assert zones["us-east-1e"] == "use1-az3"
+    offered = ec2.describe_instance_type_offerings(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": ["m7g.large", "g5.xlarge"]}]
+    )["InstanceTypeOfferings"]
+    where = {(o["InstanceType"], o["Location"]) for o in offered}
+    assert ("m7g.large", "us-east-1a") in where and ("g5.xlarge", "us-east-1a") in where
+    assert not any(location == "us-east-1e" for _, location in where)
+
+
+def test_create_cluster_refuses_zones_eks_does_not_support(aws: Aws, eks: Any) -> None:
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = {
+        zone: ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("abe")
+    }
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ClientError) as raised:
+        eks.create_cluster(
+            name=name, version="1.33", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [subnets["a"], subnets["e"]]}
+        )
+    response = raised.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "UnsupportedAvailabilityZoneException",
+        400,
+    )
+    assert response["Error"]["Message"] == (
+        f"Cannot create cluster '{name}' because us-east-1e, the targeted availability zone, does not currently "
+        "have sufficient capacity to support the cluster. Retry and choose from these availability zones: "
+        "us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1f"
+    )
+    assert response["validZones"] == ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"]
+    assert response["clusterName"] == name
+    cluster = eks.create_cluster(
+        name=name, version="1.33", roleArn=ROLE, resourcesVpcConfig={"subnetIds": [subnets["a"], subnets["b"]]}
+    )["cluster"]
+    assert cluster["status"] == "ACTIVE"
+
+
+# --- Rule 5: IAM propagation --------------------------------------------------------------------
+
+
+def test_a_new_role_is_not_usable_by_eks_at_once(delayed_endpoint: str) -> None:
+    aws = Aws(delayed_endpoint)
+    eks = aws.client("eks")
+    subnets = settled_subnets(aws)
+    role = new_role(aws)
+    create = {"name": f"c-{uuid.uuid4().hex[:8]}", "version": "1.33", "resourcesVpcConfig": {"subnetIds": subnets}}
+    assert error("InvalidParameterException", 400, eks.create_cluster, roleArn=role, **create) == (
+        f"Role with arn: {role}, could not be assumed because it does not exist or the trusted entity is not correct"
+    )
+    assert eks.create_cluster(roleArn=ROLE, **create)["cluster"]  # a role IAM has no record of is not checked
+    cluster = eks.describe_cluster(name=create["name"])["cluster"]
+
+    node_role = new_role(aws)
+    assert error("InvalidParameterException", 400, new_nodegroup, aws, cluster, nodeRole=node_role) == (
+        "Following required service principals [ec2.amazonaws.com] were not found in the trust relationships "
+        f"of nodeRole {node_role}"
+    )
+    pod_role = new_role(aws)
+    association = {"clusterName": cluster["name"], "namespace": "apps", "serviceAccount": "app", "roleArn": pod_role}
+    assert error("InvalidParameterException", 400, eks.create_pod_identity_association, **association) == (
+        "Role provided in the request does not exist."
+    )
+    error(
+        "InvalidParameterException",
+        400,
+        eks.create_addon,
+        clusterName=cluster["name"],
+        addonName="aws-ebs-csi-driver",
+        serviceAccountRoleArn=pod_role,
+    )
+    time.sleep(IAM_SECONDS)
+    assert new_nodegroup(aws, cluster, nodeRole=node_role)["nodeRole"] == node_role
+    assert eks.create_pod_identity_association(**association)["association"]["roleArn"] == pod_role
+
+
+def test_a_new_oidc_provider_is_not_a_valid_principal_at_once(delayed_endpoint: str) -> None:
+    aws = Aws(delayed_endpoint)
+    iam = aws.client("iam")
+    issuer = f"oidc.eks.us-east-1.amazonaws.com/id/{uuid.uuid4().hex.upper()}"
+    provider = iam.create_open_id_connect_provider(
+        Url=f"https://{issuer}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
+    )["OpenIDConnectProviderArn"]
+
+    def trust(federated: str | list[str]) -> str:
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Federated": federated},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    name = f"irsa-{uuid.uuid4().hex[:8]}"
+    message = error(
+        "MalformedPolicyDocument", 400, iam.create_role, RoleName=name, AssumeRolePolicyDocument=trust(provider)
+    )
+    assert message == f'Invalid principal in policy: "Federated":"{provider}"'
+    time.sleep(IAM_SECONDS)
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(provider))
+
+    missing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/{'0' * 32}"
+    error("MalformedPolicyDocument", 400, iam.update_assume_role_policy, RoleName=name, PolicyDocument=trust([missing]))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust([provider]))
+
+
+def test_federated_principals_as_a_unit() -> None:
+    policy = {
+        "Statement": [{"Principal": {"Federated": ["a", "b"]}}, {"Principal": "*"}, {"Principal": {"Federated": "c"}}]
+    }
+    assert federated_principals(json.dumps(policy)) == ["a", "b", "c"]
+    assert federated_principals("not json") == []
+
+
+# --- Rule 6: EC2 eventual consistency -----------------------------------------------------------
+
+
+def test_new_ec2_ids_are_not_found_for_a_moment(delayed_endpoint: str) -> None:
+    aws = Aws(delayed_endpoint)
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    assert error("InvalidVpcID.NotFound", 400, ec2.create_subnet, VpcId=vpc, CidrBlock="10.0.1.0/24") == (
+        f"The vpc ID '{vpc}' does not exist"
+    )
+    error("InvalidVpcID.NotFound", 400, ec2.describe_vpcs, VpcIds=[vpc])
+    error("InvalidVpcID.NotFound", 400, ec2.create_tags, Resources=[vpc], Tags=[{"Key": "k", "Value": "v"}])
+    # Finding by filter is not affected.
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Vpcs"]] == [vpc]
+
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    template = ec2.create_launch_template(LaunchTemplateName=f"lt-{uuid.uuid4().hex[:8]}", LaunchTemplateData={})
+    template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+    error("InvalidInternetGatewayID.NotFound", 400, ec2.describe_internet_gateways, InternetGatewayIds=[igw])
+    error("InvalidAllocationID.NotFound", 400, ec2.describe_addresses, AllocationIds=[allocation])
+    error("InvalidLaunchTemplateId.NotFound", 400, ec2.describe_launch_template_versions, LaunchTemplateId=template_id)
+
+    time.sleep(EC2_SECONDS)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    route_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    group = ec2.create_security_group(GroupName="g", Description="d", VpcId=vpc)["GroupId"]
+    error("InvalidSubnetID.NotFound", 400, ec2.create_nat_gateway, SubnetId=subnet, AllocationId=allocation)
+    error("InvalidRouteTableID.NotFound", 400, ec2.describe_route_tables, RouteTableIds=[route_table])
+    error("InvalidGroup.NotFound", 400, ec2.describe_security_groups, GroupIds=[group])
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+
+    time.sleep(EC2_SECONDS)
+    nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    assert error("NatGatewayNotFound", 400, ec2.describe_nat_gateways, NatGatewayIds=[nat]) == (
+        f"NAT gateway {nat} was not found."
+    )
+
+    # EKS passes EC2's answer on.
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    message = error(
+        "InvalidParameterException",
+        400,
+        aws.client("eks").create_cluster,
+        name=f"c-{uuid.uuid4().hex[:8]}",
+        version="1.33",
+        roleArn=ROLE,
+        resourcesVpcConfig={"subnetIds": [subnet, other]},
+    )
+    assert message.startswith(f"The subnet ID '{other}' does not exist (Service: AmazonEC2; Status Code: 400; ")
+    assert "Error Code: InvalidSubnetID.NotFound" in message
+
+    time.sleep(EC2_SECONDS)
+    assert ec2.describe_subnets(SubnetIds=[subnet, other])["Subnets"]
+    assert ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"]
+
+
+def test_referenced_ids_skip_filters_and_tags() -> None:
+    params = {"Action": "CreateTags", "ResourceId.1": "vpc-1", "Tag.1.Value": "vpc-2", "Filter.1.Value.1": "vpc-3"}
+    assert ec2_referenced_ids(params) == ["vpc-1"]
+
+
+# --- The switch ---------------------------------------------------------------------------------
+
+
+def test_rules_can_be_switched_off(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_server(tmp_path_factory.mktemp("rules-off"), {"EMULATOR_AWS_RULES": "0"}) as url:
+        aws = Aws(url)
+        new_subnets(aws)  # subnets in a VPC created a moment ago
+        cluster = new_cluster(aws, clientRequestToken="short")
+        assert new_nodegroup(aws, cluster, instanceTypes=["t4g.medium"])["amiType"] == "AL2023_x86_64_STANDARD"
+        assert stats(url)["requests"]["ec2:CreateVpc"] == 2
+
+
+# --- Rule 7: states in between ------------------------------------------------------------------
+
+
+def test_create_while_deleting_and_addon_preserve(tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = NO_DELAYS | {"EMULATOR_EKS_DELETE_SECONDS": "2"}
+    with running_server(tmp_path_factory.mktemp("deleting"), settings) as url:
+        aws = Aws(url)
+        eks = aws.client("eks")
+        cluster = new_cluster(aws)
+        name = cluster["name"]
+        new_nodegroup(aws, cluster, nodegroupName="workers")
+        eks.delete_nodegroup(clusterName=name, nodegroupName="workers")
+        assert eks.describe_nodegroup(clusterName=name, nodegroupName="workers")["nodegroup"]["status"] == "DELETING"
+        error("ResourceInUseException", 409, new_nodegroup, aws, cluster, nodegroupName="workers")
+
+        eks.create_addon(clusterName=name, addonName="coredns")
+        update = eks.update_addon(clusterName=name, addonName="coredns", resolveConflicts="OVERWRITE")["update"]
+        assert (
+            eks.describe_update(name=name, updateId=update["id"], addonName="coredns")["update"]["id"] == update["id"]
+        )
+        eks.delete_addon(clusterName=name, addonName="coredns", preserve=True)
+        assert eks.describe_addon(clusterName=name, addonName="coredns")["addon"]["status"] == "DELETING"
+        error("ResourceInUseException", 409, eks.create_addon, clusterName=name, addonName="coredns")
+        assert stats(url)["addonDeletions"] == [{"clusterName": name, "addonName": "coredns", "preserve": True}]
+
+
+# --- Rule 8: throttling -------------------------------------------------------------------------
+
+
+def outcomes(url: str, count: int) -> list[tuple[str, str, int]]:
+    """(service, error code or "ok", HTTP status) of ``count`` calls to each of EC2, IAM, EKS and Logs."""
+
+    def client(service: str) -> Any:
+        # Without test_emulator's EKS shape check: a front-end 503 has no x-amzn-ErrorType.
+        return boto3.client(
+            service,
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIAEMULATORTEST",
+            aws_secret_access_key="secret",
+            config=Config(retries={"total_max_attempts": 1}),  # no retries: see every injected failure
+        )
+
+    calls = {
+        "ec2": client("ec2").describe_vpcs,
+        "iam": client("iam").list_roles,
+        "eks": client("eks").list_clusters,
+        "logs": client("logs").describe_log_groups,
+    }
+    seen = []
+    for _ in range(count):
+        for service, call in calls.items():
+            try:
+                call()
+                seen.append((service, "ok", 200))
+            except ClientError as raised:
+                response = raised.response
+                seen.append((service, response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]))
+    return seen
+
+
+def test_throttling_is_retryable_in_each_protocol_and_reproducible(tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = NO_DELAYS | {"EMULATOR_THROTTLE_RATE": "0.5", "EMULATOR_THROTTLE_SEED": "7"}
+    with running_server(tmp_path_factory.mktemp("throttled"), settings) as url:
+        first = outcomes(url, 10)
+        failures = [outcome for outcome in first if outcome[1] != "ok"]
+        assert 5 < len(failures) < 35
+        for service, code, status in failures:
+            assert code in RETRYABLE_CODES or status in TRANSIENT_STATUSES, (service, code, status)
+        allowed = {
+            "ec2": {("RequestLimitExceeded", 503), ("InternalError", 500), ("Unavailable", 503), ("503", 503)},
+            "iam": {("Throttling", 400), ("503", 503)},
+            "eks": {("ThrottlingException", 429), ("ServiceUnavailableException", 503), ("ServerException", 500)}
+            | {("503", 503)},
+            "logs": {("ThrottlingException", 400), ("503", 503)},
+        }
+        for service, code, status in failures:
+            assert (code, status) in allowed[service], (service, code, status)
+        counted = stats(url)
+        assert counted["injectedFailures"] == len(failures)
+        assert counted["requests"]["ec2:DescribeVpcs"] == 10
+        assert counted["requests"]["eks:ListClusters"] == 10
+        assert counted["requests"]["logs:DescribeLogGroups"] == 10
+        # moto's own API is never throttled.
+        for _ in range(20):
+            with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")):
+                pass
+        # A client with the SDKs' standard retry strategy gets through every time.
+        standard = boto3.client(
+            "ec2",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIAEMULATORTEST",
+            aws_secret_access_key="secret",
+            config=Config(retries={"max_attempts": 10, "mode": "standard"}),
+        )
+        for _ in range(10):
+            standard.describe_vpcs()
+    with running_server(tmp_path_factory.mktemp("throttled-again"), settings) as url:
+        assert outcomes(url, 10) == first  # same seed, same requests: the same failures
+
+
+# --- Stats --------------------------------------------------------------------------------------
+
+
+def test_stats_count_requests_per_operation(rules_endpoint: str) -> None:
+    aws = Aws(rules_endpoint)
+    before = stats(rules_endpoint)["requests"]
+    aws.client("ec2").describe_availability_zones()
+    aws.client("sts").get_caller_identity()
+    aws.client("eks").list_clusters()
+    aws.client("eks").describe_addon_versions(addonName="coredns")
+    aws.client("logs").describe_log_groups()
+    after = stats(rules_endpoint)["requests"]
+    for key in (
+        "ec2:DescribeAvailabilityZones",
+        "sts:GetCallerIdentity",
+        "eks:ListClusters",
+        "eks:DescribeAddonVersions",
+        "logs:DescribeLogGroups",
+    ):
+        assert after[key] == before.get(key, 0) + 1, key
+
+
+# --- Rule 9: upgrade policy, and launch templates -----------------------------------------------
+
+
+def test_upgrade_policy(aws: Aws, eks: Any) -> None:
+    default = new_cluster(aws)
+    assert default["upgradePolicy"] == {"supportType": "EXTENDED"}
+    standard = new_cluster(aws, upgradePolicy={"supportType": "STANDARD"})
+    name = standard["name"]
+    assert eks.describe_cluster(name=name)["cluster"]["upgradePolicy"] == {"supportType": "STANDARD"}
+    error("InvalidParameterException", 400, new_cluster, aws, upgradePolicy={"supportType": "FOREVER"})
+    update = eks.update_cluster_config(name=name, upgradePolicy={"supportType": "EXTENDED"})["update"]
+    assert (update["type"], update["params"]) == (
+        "UpgradePolicyUpdate",
+        [{"type": "UpgradePolicy", "value": "EXTENDED"}],
+    )
+    assert eks.describe_update(name=name, updateId=update["id"])["update"]["status"] == "Successful"
+    assert eks.describe_cluster(name=name)["cluster"]["upgradePolicy"] == {"supportType": "EXTENDED"}
+
+
+def test_launch_template_metadata_options_and_block_devices(aws: Aws, eks: Any) -> None:
+    ec2 = aws.client("ec2")
+    data = {
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 50, "VolumeType": "gp3"}}],
+    }
+    name = f"lt-{uuid.uuid4().hex[:8]}"
+    template_id = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)["LaunchTemplate"][
+        "LaunchTemplateId"
+    ]
+    [version] = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])[
+        "LaunchTemplateVersions"
+    ]
+    assert version["LaunchTemplateData"]["MetadataOptions"] == data["MetadataOptions"]
+    assert version["LaunchTemplateData"]["BlockDeviceMappings"] == data["BlockDeviceMappings"]
+    cluster = new_cluster(aws)
+    nodegroup = new_nodegroup(aws, cluster, launchTemplate={"id": template_id, "version": "1"})
+    assert nodegroup["launchTemplate"] == {"id": template_id, "name": name, "version": "1"}
