@@ -8,19 +8,21 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import catalog
+import deployments
 import discovery
 import errors
 import fieldmanager
 import keda
 import labelselectors
+import reviews
 from catalog import ResourceType
 from fieldpaths import dotted
 from manifests import ManifestError, load_object
 from patching import PatchError, json_patch, merge_patch
-from pods import stored_pod_status, synthesized_pods
+from pods import stored_pod_status
 from reconcile import reconcile
 from registry import Registry
+from reviews import ADMIN, AccessPolicy, UserInfo
 from routing import ResourcePath, Route
 from status import BUILTIN_STATUS, StatusFunction, World
 from store import Key, Record, Store, rfc3339
@@ -34,9 +36,10 @@ RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services")}
 STATUS_FUNCTIONS: dict[tuple[str, str], StatusFunction] = {
     **BUILTIN_STATUS,
     ("", "Pod"): stored_pod_status,
+    ("apps", "Deployment"): deployments.deployment_status,
+    ("apps", "ReplicaSet"): deployments.replica_set_status,
     (keda.GROUP, keda.KIND): keda.scaledobject_status,
 }
-PODS = next(rt for rt in catalog.BUILTIN if rt.plural == "pods")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Request:
     query: Mapping[str, str]
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    user: UserInfo = ADMIN  # who the authenticator (eksauth.py) says sent it
 
     def media_type(self) -> str:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -105,9 +109,10 @@ def _check_resource_version(rt: ResourceType, obj: dict[str, Any], existing: Rec
 
 
 class KubeApi:
-    def __init__(self, registry: Registry, kubernetes_version: str) -> None:
+    def __init__(self, registry: Registry, kubernetes_version: str, access: AccessPolicy) -> None:
         self.registry = registry
         self.kubernetes_version = kubernetes_version
+        self.access = access
 
     @property
     def store(self) -> Store:
@@ -118,7 +123,10 @@ class KubeApi:
         now = time.time()
         reconcile(self.registry, now)
         if route.resource is not None:
-            return self._resource(request, route.resource, World(self.registry, now))
+            response = self._resource(request, route.resource, World(self.registry, now))
+            if request.method != "GET":
+                reconcile(self.registry, time.time())  # controllers react to the write before the next request
+            return response
         if request.method != "GET":
             raise errors.method_not_allowed(f"{request.method} is not supported on {route.template}")
         types = self.registry.discoverable_types(now)
@@ -165,6 +173,10 @@ class KubeApi:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         if request.flag("watch"):
             raise errors.method_not_allowed("watch is not supported by fakekube")
+        if not rt.stored:
+            if request.method != "POST" or path.name is not None or path.subresource is not None:
+                raise errors.method_not_allowed("the server does not allow this method on the requested resource")
+            return self._review(request, rt, world)
         namespace = path.namespace or ""
         if path.subresource is not None:
             if path.subresource not in rt.subresources or path.name is None:
@@ -179,6 +191,14 @@ class KubeApi:
         if request.method not in handlers:
             raise errors.method_not_allowed(f"{request.method} is not supported on a single object")
         return handlers[request.method](request, rt, path, world)
+
+    def _review(self, request: Request, rt: ResourceType, world: World) -> Response:
+        self._require_body_type(request)
+        body = _body(request)
+        _check_identity(rt, body, ResourcePath(rt.group, rt.version, rt.plural, None, None, None), required=False)
+        if rt.kind == "SelfSubjectAccessReview":
+            return Response(201, reviews.access_review(body, self.access, world.now))
+        return Response(201, reviews.self_review(request.user))
 
     def _collection(self, request: Request, rt: ResourceType, path: ResourcePath, world: World) -> Response:
         all_namespaces = rt.namespaced and path.namespace is None
@@ -210,11 +230,6 @@ class KubeApi:
             raise errors.not_found(rt.plural, rt.group, key[3])
         return record
 
-    def _synthesized_pod(self, rt: ResourceType, namespace: str, name: str, world: World) -> dict[str, Any] | None:
-        if rt != PODS:
-            return None
-        return next((p for p in synthesized_pods(world, namespace) if p["metadata"]["name"] == name), None)
-
     @staticmethod
     def _metadata_only(request: Request, obj: dict[str, Any]) -> dict[str, Any]:
         if "as=PartialObjectMetadata" not in request.headers.get("accept", ""):
@@ -223,13 +238,8 @@ class KubeApi:
 
     # --- reads --------------------------------------------------------------------------------------
     def _get(self, request: Request, rt: ResourceType, path: ResourcePath, world: World) -> Response:
-        record = self.store.get(self._key(rt, path))
-        if record is not None:
-            return Response(200, self._metadata_only(request, self.render(rt, record, world)))
-        pod = self._synthesized_pod(rt, path.namespace or "", path.name or "", world)
-        if pod is None:
-            raise errors.not_found(rt.plural, rt.group, path.name or "")
-        return Response(200, self._metadata_only(request, pod))
+        record = self._existing(rt, self._key(rt, path))
+        return Response(200, self._metadata_only(request, self.render(rt, record, world)))
 
     def _list(self, request: Request, rt: ResourceType, namespace: str | None, world: World) -> dict[str, Any]:
         try:
@@ -238,11 +248,6 @@ class KubeApi:
         except labelselectors.SelectorError as exc:
             raise errors.bad_request(str(exc)) from exc
         items = [self.render(rt, record, world) for _, record in self.store.select(rt.group, rt.plural, namespace)]
-        if rt == PODS:
-            stored = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in items}
-            items += [p for p in synthesized_pods(world, namespace)
-                      if (p["metadata"]["namespace"], p["metadata"]["name"]) not in stored]
-            items.sort(key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
         items = [item for item in items if labelselectors.matches(labels, item["metadata"].get("labels"))
                  and labelselectors.field_matches(fields, item["metadata"])]
         list_metadata = {"resourceVersion": str(self.store.resource_version)}
@@ -291,17 +296,11 @@ class KubeApi:
         record, _ = self.registry.update(rt, key, existing, new_obj, managers, request.dry_run)
         return Response(200, self.render(rt, record, world))
 
-    def _reject_synthesized(self, rt: ResourceType, path: ResourcePath, world: World) -> None:
-        if self._synthesized_pod(rt, path.namespace or "", path.name or "", world) is not None:
-            raise errors.method_not_allowed("fakekube: pods run by a Deployment are read-only")
-
     def _update(self, request: Request, rt: ResourceType, path: ResourcePath, world: World) -> Response:
         self._require_body_type(request)
         obj = _body(request)
         _check_identity(rt, obj, path, required=False)
         key = self._key(rt, path)
-        if self.store.get(key) is None:
-            self._reject_synthesized(rt, path, world)
         return self._write(request, rt, key, self._existing(rt, key), obj, world)
 
     def _patch(self, request: Request, rt: ResourceType, path: ResourcePath, world: World) -> Response:
@@ -309,8 +308,6 @@ class KubeApi:
         if media_type not in PATCH_TYPES:
             raise errors.unsupported_media_type(media_type, PATCH_TYPES)
         key = self._key(rt, path)
-        if self.store.get(key) is None:
-            self._reject_synthesized(rt, path, world)
         if media_type == APPLY_PATCH:
             return self._apply(request, rt, path, key, world)
         existing = self._existing(rt, key)
@@ -382,10 +379,6 @@ class KubeApi:
 
     def _delete(self, request: Request, rt: ResourceType, path: ResourcePath, world: World) -> Response:
         key = self._key(rt, path)
-        if self.store.get(key) is None:
-            pod = self._synthesized_pod(rt, path.namespace or "", path.name or "", world)
-            if pod is not None:
-                return Response(200, pod)  # its ReplicaSet would replace it at once: nothing changes
         obj, gone = self._delete_record(request, rt, key, self._existing(rt, key), world)
         if gone and (rt.group, rt.plural) not in RETURNS_DELETED_OBJECT:
             return Response(200, errors.success_status({"name": path.name, "group": rt.group, "kind": rt.plural,

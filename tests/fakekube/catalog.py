@@ -22,6 +22,8 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = VERBS
+    stored: bool = True  # False: a review answered on POST and never kept (SelfSubjectAccessReview)
 
     @property
     def api_version(self) -> str:
@@ -35,6 +37,11 @@ class ResourceType:
 def _t(group: str, version: str, plural: str, kind: str, namespaced: bool = True, short: tuple[str, ...] = (),
        categories: tuple[str, ...] = (), subresources: tuple[str, ...] = ()) -> ResourceType:
     return ResourceType(group, version, plural, kind.lower(), kind, namespaced, short, categories, subresources)
+
+
+def _review(group: str, plural: str, kind: str) -> ResourceType:
+    """Create-only, never stored: discovery lists them with the single verb `create`, as kube-apiserver does."""
+    return ResourceType(group, "v1", plural, kind.lower(), kind, False, verbs=("create",), stored=False)
 
 
 _ALL = ("all",)
@@ -74,10 +81,16 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
     _t("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short=("netpol",)),
     _t("networking.k8s.io", "v1", "ingresses", "Ingress", short=("ing",), subresources=_STATUS),
+    _review("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+    _review("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"),
 )
 
 NAMESPACES = BUILTIN[0]
 CRDS = next(t for t in BUILTIN if t.kind == "CustomResourceDefinition")
+PODS = next(t for t in BUILTIN if t.kind == "Pod")
+REPLICASETS = next(t for t in BUILTIN if t.kind == "ReplicaSet")
+DEPLOYMENTS = next(t for t in BUILTIN if t.kind == "Deployment")
+SERVICEACCOUNTS = next(t for t in BUILTIN if t.kind == "ServiceAccount")
 
 
 def crd_types(crd: dict[str, Any]) -> list[ResourceType]:

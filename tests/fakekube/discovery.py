@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from catalog import SCALE_KIND, SUBRESOURCE_VERBS, VERBS, ResourceType, group_versions
+from catalog import SCALE_KIND, SUBRESOURCE_VERBS, ResourceType, group_versions
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -51,7 +51,7 @@ def resource_list(group: str, version: str, types: Sequence[ResourceType]) -> di
     resources: list[dict[str, Any]] = []
     for rt in selected:
         entry: dict[str, Any] = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                                 "kind": rt.kind, "verbs": list(VERBS)}
+                                 "kind": rt.kind, "verbs": list(rt.verbs)}
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)
         if rt.categories:
@@ -75,7 +75,7 @@ def _aggregated_resource(rt: ResourceType) -> dict[str, Any]:
         "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
         "scope": "Namespaced" if rt.namespaced else "Cluster",
         "singularResource": rt.singular,
-        "verbs": list(VERBS),
+        "verbs": list(rt.verbs),
     }
     if rt.short_names:
         entry["shortNames"] = list(rt.short_names)

@@ -9,6 +9,14 @@ from store import Record
 
 GROUP, PLURAL, KIND = "keda.sh", "scaledobjects", "ScaledObject"
 OPERATOR = "keda-operator"
+# KEDA's controllers all use the one finalizer name: scaledObjectFinalizer, scaledJobFinalizer
+# (controllers/keda/scaled{object,job}_finalizer.go), authenticationFinalizer for TriggerAuthentication and
+# ClusterTriggerAuthentication (controllers/keda/util/finalizer.go) and cloudEventSourceFinalizer for
+# CloudEventSource and ClusterCloudEventSource (controllers/eventing/finalizer.go).
+FINALIZER = "finalizer.keda.sh"
+FINALIZED = (("keda.sh", "scaledobjects"), ("keda.sh", "scaledjobs"), ("keda.sh", "triggerauthentications"),
+             ("keda.sh", "clustertriggerauthentications"), ("eventing.keda.sh", "cloudeventsources"),
+             ("eventing.keda.sh", "clustercloudeventsources"))
 HPA_API_VERSION = "autoscaling/v2"
 DEFAULT_MAX_REPLICAS = 100
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -26,8 +27,9 @@ class Reply:
 
 
 class Kube:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None, token: str | None = None) -> None:
+        """`tls`: talk HTTPS trusting that context's CAs; `token`: sent as `Authorization: Bearer`."""
+        self.host, self.port, self.tls, self.token = host, port, tls, token
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 headers: dict[str, str] | None = None, params: dict[str, str] | None = None) -> Reply:
@@ -35,9 +37,12 @@ class Kube:
             path += "?" + urlencode(params)
         payload = body if isinstance(body, (bytes, type(None))) else (
             body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        connection = (http.client.HTTPSConnection(self.host, self.port, timeout=30, context=self.tls) if self.tls
+                      else http.client.HTTPConnection(self.host, self.port, timeout=30))
         try:
             all_headers = {"Content-Type": content_type, **(headers or {})}
+            if self.token and not path.startswith("/_fake/"):
+                all_headers.setdefault("Authorization", f"Bearer {self.token}")
             connection.request(method, path, body=payload, headers=all_headers)
             response = connection.getresponse()
             raw = response.read().decode()

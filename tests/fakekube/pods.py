@@ -1,16 +1,24 @@
-"""Pods: the ones a Deployment's ReplicaSet would run (synthesized on read, read-only) and pod status."""
+"""Pod status as a kubelet would report it, computed on read from the pod's age and failure annotation.
+
+Pods are real stored objects, created by the ReplicaSet controller (deployments.py) or by a client.
+"""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from typing import Any
 
 from failures import injected_failure
-from status import World, condition, replica_set_name, short_hash
+from status import World, condition
 from store import Record, rfc3339
 
 UNSCHEDULABLE_MESSAGE = "0/0 nodes are available: no nodes registered"
+
+
+def ready_at(pod: Record, ready_after: float) -> float | None:
+    """When the kubelet reports the pod Ready (None: never, because of an injected failure)."""
+    if pod.deleting_since is not None or injected_failure(pod.metadata) is not None:
+        return None
+    return pod.changed_at + ready_after
 
 
 def _container_state(container: dict[str, Any], pod: dict[str, Any], failure: str | None, ready: bool,
@@ -61,44 +69,3 @@ def pod_status(pod: dict[str, Any], ready: bool, created: str, started: str) -> 
 
 def stored_pod_status(record: Record, world: World) -> dict[str, Any]:
     return pod_status(record.obj, world.ready(record), rfc3339(record.changed_at), world.ready_time(record))
-
-
-def _deployment_pods(record: Record, world: World) -> list[dict[str, Any]]:
-    deployment = record.obj
-    metadata = deployment["metadata"]
-    template = deployment.get("spec", {}).get("template", {})
-    replica_set = replica_set_name(deployment)
-    template_hash = replica_set.rsplit("-", 1)[1]
-    replica_set_uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{metadata['uid']}/{replica_set}"))
-    created, started = rfc3339(record.changed_at), world.ready_time(record)
-    pods = []
-    for index in range(int(deployment.get("spec", {}).get("replicas", 1))):
-        name = f"{replica_set}-{short_hash(f'{replica_set_uid}/{index}', 5)}"
-        template_metadata = template.get("metadata", {})
-        pod: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "generateName": f"{replica_set}-",
-                "namespace": metadata["namespace"],
-                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{replica_set_uid}/{name}")),
-                "resourceVersion": metadata["resourceVersion"],
-                "creationTimestamp": created,
-                "labels": {**template_metadata.get("labels", {}), "pod-template-hash": template_hash},
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set,
-                                     "uid": replica_set_uid, "controller": True, "blockOwnerDeletion": True}],
-            },
-            "spec": copy.deepcopy(template.get("spec", {})),
-        }
-        if template_metadata.get("annotations"):
-            pod["metadata"]["annotations"] = dict(template_metadata["annotations"])
-        pod["status"] = pod_status(pod, world.ready(record), created, started)
-        pods.append(pod)
-    return pods
-
-
-def synthesized_pods(world: World, namespace: str | None) -> list[dict[str, Any]]:
-    """The pods every Deployment in `namespace` (or everywhere) is running."""
-    return [pod for _, record in world.registry.store.select("apps", "deployments", namespace)
-            for pod in _deployment_pods(record, world)]

@@ -9,18 +9,24 @@ import secrets
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import catalog
 import errors
 import semantics
 from catalog import ResourceType
 from fieldmanager import Managers, same_ownership
+from fieldmanager import update as fieldmanager_update_raw
 from fieldpaths import same
 from schemas import FieldError, SchemaError, Schemas
 from store import Key, Record, Store, rfc3339
 
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+# metav1.FinalizerOrphanDependents / FinalizerDeleteDependents, added by the apiserver's store on a DELETE
+# with propagationPolicy Orphan / Foreground (apiserver pkg/registry/generic/registry/store.go,
+# deletionFinalizersForGarbageCollection) and removed by the garbage collector once it has done its part.
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 _SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
@@ -40,11 +46,29 @@ def _fold_string_data(rt: ResourceType, obj: dict[str, Any]) -> None:
                        **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}}
 
 
+PodMutator = Callable[["Registry", dict[str, Any]], None]
+
+
+def fieldmanager_update(record: Record, new_obj: dict[str, Any], manager: str, api_version: str,
+                        now: str) -> Managers:
+    return fieldmanager_update_raw(record.obj, new_obj, record.managers, manager, api_version, now)
+
+
 class Registry:
-    def __init__(self, schemas: Schemas, ready_after: float) -> None:
+    def __init__(self, schemas: Schemas, ready_after: float, pod_mutators: tuple[PodMutator, ...] = (),
+                 deadline_scale: float = 1.0) -> None:
         self.schemas = schemas
         self.ready_after = ready_after
+        self.deadline_scale = deadline_scale  # progressDeadlineSeconds is multiplied by this (tests: seconds)
         self.store = Store()
+        # Mutating admission for pods, run on creation only (as webhooks run on CREATE of pods).
+        self.pod_mutators = pod_mutators
+        # While the controllers catch up on a past moment (reconcile.py), writes are dated then.
+        self.clock: float | None = None
+        self.reconciled_at = time.time()
+
+    def now(self) -> float:
+        return self.clock if self.clock is not None else time.time()
 
     # --- timing -------------------------------------------------------------------------------------
     def ready(self, record: Record, now: float) -> bool:
@@ -128,7 +152,9 @@ class Registry:
         key = self.key(rt, namespace, name)
         if name and self.store.get(key) is not None:
             raise errors.already_exists(rt.plural, rt.group, name)
-        now = time.time()
+        if rt == catalog.PODS:
+            self._admit_pod(obj, namespace, name)
+        now = self.now()
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         for field in _SERVER_METADATA:
             metadata.pop(field, None)
@@ -169,7 +195,7 @@ class Registry:
         if same(new_obj, old.obj) and same_ownership(managers, old.managers):
             return old, False
         spec_changed = not same(_spec_part(new_obj), _spec_part(old.obj))
-        now = time.time()
+        now = self.now()
         if spec_changed:
             metadata["generation"] = int(old.metadata.get("generation", 1)) + 1
         record = replace(old, obj=new_obj, managers=managers, changed_at=now if spec_changed else old.changed_at)
@@ -186,58 +212,87 @@ class Registry:
         return bool(record.metadata.get("finalizers")) or rt == catalog.NAMESPACES
 
     def delete(self, rt: ResourceType, key: Key, record: Record, propagation: str, dry_run: bool = False) -> Record:
-        """Delete now, or mark for deletion when a finalizer (simulated controller) has to run first."""
+        """Delete now, or mark for deletion when a finalizer (simulated controller) has to run first.
+
+        Like the apiserver's store: Orphan and Foreground add the `orphan` / `foregroundDeletion` finalizer
+        (so the object is answered with its deletionTimestamp, and the garbage collector finishes it);
+        Background adds nothing.
+        """
         if rt == catalog.NAMESPACES and key[3] in UNDELETABLE_NAMESPACES:
             raise errors.forbidden(rt.plural, rt.group, key[3],
                                    f'namespaces "{key[3]}" is forbidden: this namespace may not be deleted')
-        if dry_run:
+        if dry_run or record.deleting_since is not None:
             return record
+        finalizers = [f for f in record.metadata.get("finalizers") or []
+                      if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
         if propagation == "Orphan":
-            self._orphan_dependents(record)
-        if not self._held(rt, record):
+            finalizers.append(ORPHAN_FINALIZER)
+        elif propagation == "Foreground":
+            finalizers.append(FOREGROUND_FINALIZER)
+        if not finalizers and rt != catalog.NAMESPACES:
             self.remove(key)
             return record
-        if record.deleting_since is not None:
-            return record
-        now = time.time()
+        now = self.now()
         obj = copy.deepcopy(record.obj)
         obj["metadata"].update(deletionTimestamp=rfc3339(now), deletionGracePeriodSeconds=0,
                                generation=int(record.metadata.get("generation", 1)) + 1,
                                resourceVersion=self.store.next_resource_version())
+        if finalizers:
+            obj["metadata"]["finalizers"] = finalizers
         marked = replace(record, obj=obj, deleting_since=now)
         self.store.put(key, marked)
         return marked
 
-    def _orphan_dependents(self, owner: Record) -> None:
-        uid = owner.metadata.get("uid")
-        for key, record in self.store.select():
-            references = record.metadata.get("ownerReferences") or []
-            kept = [ref for ref in references if ref.get("uid") != uid]
-            if len(kept) != len(references):
-                obj = copy.deepcopy(record.obj)
-                obj["metadata"]["ownerReferences"] = kept
-                if not kept:
-                    del obj["metadata"]["ownerReferences"]
-                obj["metadata"]["resourceVersion"] = self.store.next_resource_version()
-                self.store.put(key, replace(record, obj=obj))
+    def drop_finalizer(self, key: Key, finalizer: str) -> None:
+        """What a controller does when its work for a deleted object is done; the last one removes it."""
+        record = self.store.get(key)
+        if record is None or finalizer not in (record.metadata.get("finalizers") or []):
+            return
+        obj = copy.deepcopy(record.obj)
+        left = [f for f in obj["metadata"]["finalizers"] if f != finalizer]
+        if left:
+            obj["metadata"]["finalizers"] = left
+        else:
+            del obj["metadata"]["finalizers"]
+        obj["metadata"]["resourceVersion"] = self.store.next_resource_version()
+        self.store.put(key, replace(record, obj=obj))
+        if not left and record.deleting_since is not None and key[:2] != ("", "namespaces"):
+            self.remove(key)
+
+    def add_finalizer(self, key: Key, finalizer: str, manager: str) -> None:
+        """A controller claiming an object (KEDA's operator adding finalizer.keda.sh): an Update write."""
+        record = self.store.get(key)
+        if record is None or finalizer in (record.metadata.get("finalizers") or []):
+            return
+        obj = copy.deepcopy(record.obj)
+        obj["metadata"]["finalizers"] = [*(obj["metadata"].get("finalizers") or []), finalizer]
+        rt = self.find_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        if rt is None:
+            return
+        managers = fieldmanager_update(record, obj, manager, rt.api_version, rfc3339(self.now()))
+        self.update(rt, key, record, obj, managers)
 
     def remove(self, key: Key) -> None:
-        """Final removal, with what the namespace and CRD controllers do: drop everything they contain."""
-        record = self.store.pop(key)
-        if record is None:
-            return
-        self.store.next_resource_version()
-        group, plural, _, name = key
-        if (group, plural) == (catalog.NAMESPACES.group, catalog.NAMESPACES.plural):
-            contained = [k for k, _ in self.store.select(namespace=name)]
-        elif (group, plural) == (catalog.CRDS.group, catalog.CRDS.plural):
-            crd_group = record.obj.get("spec", {}).get("group", "")
-            crd_plural = record.obj.get("spec", {}).get("names", {}).get("plural", "")
-            contained = [k for k, _ in self.store.select(crd_group, crd_plural)]
-        else:
-            contained = []
-        for contained_key in contained:
-            self.remove(contained_key)
+        """Final removal. Namespaces and CRDs get here only once their controllers emptied them (reconcile.py)."""
+        if self.store.pop(key) is not None:
+            self.store.next_resource_version()
+
+    # --- admission ----------------------------------------------------------------------------------
+    def _admit_pod(self, pod: dict[str, Any], namespace: str, name: str) -> None:
+        """The ServiceAccount admission plugin (plugin/pkg/admission/serviceaccount/admission.go): default
+        `serviceAccountName` and refuse a pod whose ServiceAccount does not exist; then the mutating
+        webhooks. fakekube runs no ServiceAccount controller, so `default` is taken to exist."""
+        spec = pod.setdefault("spec", {})
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        spec["serviceAccountName"] = account
+        if account != "default" and self.store.get(self.key(catalog.SERVICEACCOUNTS, namespace, account)) is None:
+            shown = name or (pod.get("metadata") or {}).get("generateName", "")
+            raise errors.forbidden("pods", "", shown,
+                                   f'pods "{shown}" is forbidden: error looking up service account '
+                                   f'{namespace}/{account}: serviceaccount "{account}" not found')
+        pod.setdefault("metadata", {})["namespace"] = namespace
+        for mutate in self.pod_mutators:
+            mutate(self, pod)
 
     # --- bootstrap ----------------------------------------------------------------------------------
     def seed(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any, Callable
 
 import names
@@ -10,6 +12,7 @@ from failures import FAIL_ANNOTATION, FAILURE_MODES
 from fieldpaths import MISSING, Path, get_path, same
 from schemas import FieldError
 
+ANNOTATIONS_SIZE_LIMIT = 256 * 1024  # TotalAnnotationSizeLimitB
 _RBAC = "rbac.authorization.k8s.io"
 _NAME_RULES: dict[tuple[str, str], Callable[[str], list[str]]] = {
     ("", "Namespace"): names.dns1123_label,
@@ -63,21 +66,51 @@ def _check_name(group: str, kind: str, obj: dict[str, Any]) -> list[FieldError]:
     return errors
 
 
-def _check_keys_and_values(field: str, mapping: Any, check_values: bool) -> list[FieldError]:
+def go_json(value: Any) -> str:
+    """How field.Error renders a complex bad value: Go's compact json.Marshal (k8s.io/apimachinery
+    pkg/util/validation/field/errors.go, ErrorBody). Map keys sort; a LabelSelector keeps its struct order."""
+    if isinstance(value, dict) and set(value) <= {"matchLabels", "matchExpressions"}:
+        ordered = {k: value[k] for k in ("matchLabels", "matchExpressions") if value.get(k)}
+        return "{" + ",".join(f"{json.dumps(k)}:{_selector_part(k, v)}" for k, v in ordered.items()) + "}"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _selector_part(key: str, value: Any) -> str:
+    if key == "matchLabels":
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return "[" + ",".join(json.dumps({k: e[k] for k in ("key", "operator", "values") if e.get(k) is not None},
+                                     separators=(",", ":")) for e in value) + "]"
+
+
+def _check_labels(field: str, labels: Any) -> list[FieldError]:
+    """ValidateLabels (apimachinery pkg/apis/meta/v1/validation): key as a qualified name, value as a label."""
     errors = []
-    for key, value in (mapping or {}).items() if isinstance(mapping, dict) else ():
+    for key, value in labels.items() if isinstance(labels, dict) else ():
         errors += [_invalid(field, f'Invalid value: "{key}": {p}') for p in names.qualified_name(key)]
-        if check_values and isinstance(value, str):
-            errors += [_invalid(f"{field}", f'Invalid value: "{value}": {p}') for p in names.label_value(value)]
+        if isinstance(value, str):
+            errors += [_invalid(field, f'Invalid value: "{value}": {p}') for p in names.label_value(value)]
+    return errors
+
+
+def _check_annotations(field: str, annotations: Any) -> list[FieldError]:
+    """ValidateAnnotations (apimachinery pkg/api/validation/objectmeta.go): keys are qualified names once
+    lower-cased, and keys plus values may total at most TotalAnnotationSizeLimitB (256 KiB) bytes."""
+    if not isinstance(annotations, dict):
+        return []
+    errors = [_invalid(field, f'Invalid value: "{key}": {p}')
+              for key in annotations for p in names.qualified_name(str(key).lower())]
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_SIZE_LIMIT:
+        errors.append(FieldError(field, "FieldValueTooLong",
+                                 f"Too long: may not be more than {ANNOTATIONS_SIZE_LIMIT} bytes"))
     return errors
 
 
 def _check_metadata(prefix: str, metadata: Any) -> list[FieldError]:
     if not isinstance(metadata, dict):
         return []
-    errors = _check_keys_and_values(f"{prefix}metadata.labels", metadata.get("labels"), check_values=True)
-    errors += _check_keys_and_values(f"{prefix}metadata.annotations", metadata.get("annotations"),
-                                     check_values=False)
+    errors = _check_labels(f"{prefix}metadata.labels", metadata.get("labels"))
+    errors += _check_annotations(f"{prefix}metadata.annotations", metadata.get("annotations"))
     failure = (metadata.get("annotations") or {}).get(FAIL_ANNOTATION)
     if failure is not None and failure not in FAILURE_MODES:
         errors.append(FieldError(f"{prefix}metadata.annotations", "FieldValueNotSupported",
@@ -86,20 +119,24 @@ def _check_metadata(prefix: str, metadata: Any) -> list[FieldError]:
     return errors
 
 
-def _check_selector(spec: dict[str, Any]) -> list[FieldError]:
+def _check_selector(kind: str, spec: dict[str, Any]) -> list[FieldError]:
+    """ValidateDeploymentSpec and its siblings (pkg/apis/apps/validation/validation.go): a non-empty selector
+    that selects the pod template's labels."""
     selector = spec.get("selector")
     if not isinstance(selector, dict):
         return []
     try:
         requirements = labelselectors.from_label_selector(selector)
     except labelselectors.SelectorError as exc:
-        return [_invalid("spec.selector", f"Invalid value: {exc}")]
+        return [_invalid("spec.selector", f"Invalid value: {go_json(selector)}: {exc}")]
     if not requirements:
-        return [_invalid("spec.selector", "Invalid value: empty selector is invalid for this workload")]
+        return [_invalid("spec.selector", f"Invalid value: {go_json(selector)}: empty selector is invalid for "
+                                          f"{kind.lower()}")]
     labels = get_path(spec, ("template", "metadata", "labels"))
     if labels is MISSING or not labelselectors.matches(requirements, labels):
+        shown = go_json(labels) if isinstance(labels, dict) else "null"
         return [_invalid("spec.template.metadata.labels",
-                         "Invalid value: `selector` does not match template `labels`")]
+                         f"Invalid value: {shown}: `selector` does not match template `labels`")]
     return []
 
 
@@ -115,8 +152,28 @@ def validate_object(obj: dict[str, Any]) -> list[FieldError]:
     if (group, kind) in _POD_TEMPLATE_KINDS and isinstance(spec, dict):
         errors += _check_metadata("spec.template.", (spec.get("template") or {}).get("metadata"))
     if (group, kind) in _WORKLOADS_WITH_SELECTOR and isinstance(spec, dict):
-        errors += _check_selector(spec)
+        errors += _check_selector(kind, spec)
     return errors
+
+
+# ValidatePodUpdate (pkg/apis/core/validation/validation.go); the real message goes on with a diff.
+_POD_UPDATE_RULE = ("pod updates may not change fields other than `spec.containers[*].image`,"
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+                    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
+                    "was previously negative)")
+
+
+def _pod_spec_fixed(pod: dict[str, Any]) -> Any:
+    """The part of a pod spec that may not change: all but images, deadlines and tolerations."""
+    raw = pod.get("spec")
+    spec: dict[str, Any] = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    for field in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+        spec.pop(field, None)
+    for containers in ("containers", "initContainers"):
+        for container in spec.get(containers) or []:
+            if isinstance(container, dict):
+                container.pop("image", None)
+    return spec
 
 
 def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError]:
@@ -125,7 +182,12 @@ def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError
     errors = []
     for path, message in _IMMUTABLE.get((group, kind), ()):
         if not same(get_path(old, path), get_path(new, path)):
-            errors.append(_invalid(".".join(path), f"Invalid value: {message}"))
+            # ValidateImmutableField: field.Invalid(path, newValue, "field is immutable")
+            value = get_path(new, path)
+            shown = "null" if value is MISSING else (f'"{value}"' if isinstance(value, str) else go_json(value))
+            errors.append(_invalid(".".join(path), f"Invalid value: {shown}: {message}"))
+    if (group, kind) == ("", "Pod") and not same(_pod_spec_fixed(old), _pod_spec_fixed(new)):
+        errors.append(FieldError("spec", "FieldValueForbidden", f"Forbidden: {_POD_UPDATE_RULE}"))
     if old.get("immutable") is True and (group, kind) in {("", "ConfigMap"), ("", "Secret")}:
         for field in ("data", "binaryData", "immutable"):
             if not same(old.get(field, MISSING), new.get(field, MISSING)):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
+
+from faults import KINDS as FAULT_KINDS
 
 from routing import Route
 
@@ -35,23 +38,42 @@ def authorization_kind(header: str) -> str:
 
 
 class RequestStats:
+    """Thread-safe: authentication and injected faults are counted outside the state lock."""
+
     def __init__(self, baseline_resource_version: int) -> None:
         self._baseline = baseline_resource_version
+        self._lock = threading.Lock()
         self._routes: Counter[str] = Counter()
         self._verbs: Counter[str] = Counter()
         self._authorization: Counter[str] = Counter()
+        self._eks_tokens: Counter[str] = Counter()
+        self._faults: Counter[str] = Counter()
 
     def record(self, method: str, route: Route | None, media_type: str, authorization: str) -> None:
-        self._routes[f"{method} {route.template if route else 'unknown'}"] += 1
-        self._verbs[kube_verb(method, route, media_type)] += 1
-        self._authorization[authorization_kind(authorization)] += 1
+        with self._lock:
+            self._routes[f"{method} {route.template if route else 'unknown'}"] += 1
+            self._verbs[kube_verb(method, route, media_type)] += 1
+            self._authorization[authorization_kind(authorization)] += 1
+
+    def record_eks_token(self, valid: bool) -> None:
+        with self._lock:
+            self._eks_tokens["valid" if valid else "rejected"] += 1
+
+    def record_fault(self, kind: str) -> None:
+        with self._lock:
+            self._faults[kind] += 1
 
     def snapshot(self, resource_version: int) -> dict[str, Any]:
-        """Counts since the last reset; `writes` is how many times stored state changed."""
-        return {
-            "total": sum(self._routes.values()),
-            "byRoute": dict(sorted(self._routes.items())),
-            "byVerb": dict(sorted(self._verbs.items())),
-            "authorization": {kind: self._authorization[kind] for kind in ("bearer", "other", "none")},
-            "writes": resource_version - self._baseline,
-        }
+        """Counts since the last reset; `writes` is how many times stored state changed; `eksTokens` how many
+        requests carried a valid EKS token and how many were refused (--auth aws-iam); `faults` what was
+        injected."""
+        with self._lock:
+            return {
+                "total": sum(self._routes.values()),
+                "byRoute": dict(sorted(self._routes.items())),
+                "byVerb": dict(sorted(self._verbs.items())),
+                "authorization": {kind: self._authorization[kind] for kind in ("bearer", "other", "none")},
+                "eksTokens": {kind: self._eks_tokens[kind] for kind in ("valid", "rejected")},
+                "faults": {kind: self._faults[kind] for kind in FAULT_KINDS},
+                "writes": resource_version - self._baseline,
+            }

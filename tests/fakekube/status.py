@@ -5,8 +5,6 @@ An object's controllers "catch up" --ready-after seconds after its creation or l
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,9 +12,6 @@ import labelselectors
 from failures import injected_failure
 from registry import Registry
 from store import Record, rfc3339
-
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
 
 @dataclass(frozen=True)
 class World:
@@ -46,52 +41,6 @@ def _template_failure(obj: dict[str, Any]) -> str | None:
     return injected_failure(obj.get("spec", {}).get("template", {}).get("metadata"))
 
 
-def short_hash(text: str, length: int) -> str:
-    """Kubernetes-style random-looking suffix (the alphabet avoids vowels and look-alike digits)."""
-    number = int(hashlib.sha256(text.encode()).hexdigest(), 16)
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, len(_SAFE_ALPHABET))
-        chars.append(_SAFE_ALPHABET[digit])
-    return "".join(chars)
-
-
-def replica_set_name(deployment: dict[str, Any]) -> str:
-    """`<deployment>-<pod-template-hash>`, stable while the pod template does not change."""
-    template = json.dumps(deployment.get("spec", {}).get("template", {}), sort_keys=True)
-    return f"{deployment['metadata']['name']}-{short_hash(template, 10)}"
-
-
-def deployment_available(record: Record, world: World) -> bool:
-    return world.ready(record) and _template_failure(record.obj) is None
-
-
-def deployment_status(record: Record, world: World) -> dict[str, Any]:
-    obj = record.obj
-    replicas = int(obj.get("spec", {}).get("replicas", 1))
-    changed, caught_up = rfc3339(record.changed_at), world.ready_time(record)
-    status: dict[str, Any] = {"observedGeneration": obj["metadata"].get("generation", 1), "replicas": replicas,
-                              "updatedReplicas": replicas}
-    name = replica_set_name(obj)
-    if deployment_available(record, world):
-        status.update(readyReplicas=replicas, availableReplicas=replicas)
-        status["conditions"] = [
-            condition("Available", True, "MinimumReplicasAvailable", "Deployment has minimum availability.",
-                      caught_up),
-            condition("Progressing", True, "NewReplicaSetAvailable",
-                      f'ReplicaSet "{name}" has successfully progressed.', caught_up),
-        ]
-    else:
-        if replicas:
-            status["unavailableReplicas"] = replicas
-        status["conditions"] = [
-            condition("Available", False, "MinimumReplicasUnavailable",
-                      "Deployment does not have minimum availability.", changed),
-            condition("Progressing", True, "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.', changed),
-        ]
-    return status
-
-
 def job_status(record: Record, world: World) -> dict[str, Any]:
     spec = record.obj.get("spec", {})
     started = rfc3339(record.changed_at)
@@ -109,13 +58,14 @@ def job_status(record: Record, world: World) -> dict[str, Any]:
 
 
 def _service_backends_available(service: Record, world: World) -> bool:
+    """Whether the Service has endpoints: a Ready pod its selector picks (the EndpointSlice controller)."""
     selector = service.obj.get("spec", {}).get("selector") or {}
     requirements = labelselectors.from_label_selector({"matchLabels": selector})
     namespace = service.metadata["namespace"]
     return bool(selector) and any(
-        labelselectors.matches(requirements, d.obj.get("spec", {}).get("template", {}).get("metadata", {})
-                               .get("labels")) and deployment_available(d, world)
-        for _, d in world.registry.store.select("apps", "deployments", namespace))
+        labelselectors.matches(requirements, pod.metadata.get("labels")) and pod.deleting_since is None
+        and injected_failure(pod.metadata) is None and world.ready(pod)
+        for _, pod in world.registry.store.select("", "pods", namespace))
 
 
 def apiservice_status(record: Record, world: World) -> dict[str, Any]:
@@ -155,20 +105,61 @@ def crd_status(record: Record, world: World) -> dict[str, Any]:
         conditions.append(condition("Established", False, "Installing", "the initial names have been accepted",
                                     created))
     if record.deleting_since is not None:
-        conditions.append(condition("Terminating", True, "InstanceDeletionInProgress",
-                                    "CustomResource deletion is in progress", rfc3339(record.deleting_since)))
+        conditions.append(_crd_terminating(record, world))
     stored = [v["name"] for v in spec.get("versions", []) if v.get("storage")]
     return {"acceptedNames": accepted, "conditions": conditions, "storedVersions": stored}
 
 
+def _crd_terminating(record: Record, world: World) -> dict[str, Any]:
+    """The CRD finalizer's condition (apiextensions-apiserver pkg/controller/finalizer/crd_finalizer.go): it
+    deletes every instance, then polls until none is left; instances held by finalizers keep it waiting."""
+    since = rfc3339(record.deleting_since or world.now)
+    if world.now - (record.deleting_since or world.now) < world.registry.ready_after:
+        return condition("Terminating", True, "InstanceDeletionInProgress", "CustomResource deletion is in progress",
+                         since)
+    return condition("Terminating", True, "InstanceDeletionCheck",
+                     "could not confirm zero CustomResources remaining: context deadline exceeded", since)
+
+
 def namespace_status(record: Record, world: World) -> dict[str, Any]:
-    return {"phase": "Terminating" if record.deleting_since is not None else "Active"}
+    if record.deleting_since is None:
+        return {"phase": "Active"}
+    return {"phase": "Terminating", "conditions": namespace_deletion_conditions(record, world)}
+
+
+def namespace_deletion_conditions(record: Record, world: World) -> list[dict[str, Any]]:
+    """What the namespace controller reports while it empties a namespace (pkg/controller/namespace/deletion/
+    namespaced_resources_deleter.go): counts of what remains, and the finalizers holding it."""
+    at = rfc3339(record.deleting_since or world.now)
+    resources: dict[str, int] = {}
+    finalizers: dict[str, int] = {}
+    for key, content in world.registry.store.select(namespace=record.metadata["name"]):
+        name = f"{key[1]}.{key[0]}"  # "%s.%s" of resource and group: core resources read "pods."
+        resources[name] = resources.get(name, 0) + 1
+        for finalizer in content.metadata.get("finalizers") or []:
+            finalizers[finalizer] = finalizers.get(finalizer, 0) + 1
+    remaining = sorted(f"{name} has {count} resource instances" for name, count in resources.items())
+    held = sorted(f"{name} in {count} resource instances" for name, count in finalizers.items())
+    return [
+        condition("NamespaceDeletionDiscoveryFailure", False, "ResourcesDiscovered",
+                  "All resources successfully discovered", at),
+        condition("NamespaceDeletionGroupVersionParsingFailure", False, "ParsedGroupVersions",
+                  "All legacy kube types successfully parsed", at),
+        condition("NamespaceDeletionContentFailure", False, "ContentDeleted",
+                  "All content successfully deleted, may be waiting on finalization", at),
+        condition("NamespaceContentRemaining", True, "SomeResourcesRemain",
+                  "Some resources are remaining: " + ", ".join(remaining), at) if remaining else
+        condition("NamespaceContentRemaining", False, "ContentRemoved", "All content successfully removed", at),
+        condition("NamespaceFinalizersRemaining", True, "SomeFinalizersRemain",
+                  "Some content in the namespace has finalizers remaining: " + ", ".join(held), at) if held else
+        condition("NamespaceFinalizersRemaining", False, "ContentHasNoFinalizers",
+                  "All content-preserving finalizers finished", at),
+    ]
 
 
 StatusFunction = Callable[[Record, World], dict[str, Any]]
 
 BUILTIN_STATUS: dict[tuple[str, str], StatusFunction] = {
-    ("apps", "Deployment"): deployment_status,
     ("batch", "Job"): job_status,
     ("apiregistration.k8s.io", "APIService"): apiservice_status,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): crd_status,

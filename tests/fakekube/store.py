@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +22,9 @@ class Record:
     created_at: float  # epoch seconds
     changed_at: float  # epoch seconds of creation or of the last change outside metadata/status
     deleting_since: float | None = None
+    # What a simulated controller remembers about the object (a Deployment's conditions, a ReplicaSet's
+    # failed pod creation): rendered into status on read, never stored in the object, never a write.
+    memory: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:

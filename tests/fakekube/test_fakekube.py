@@ -340,8 +340,13 @@ def test_finalizers_delay_deletion(kube: Kube) -> None:
     assert kube.get(f"{CONFIGMAPS}/released").code == 404  # gone as soon as the last finalizer is removed
 
     kube.request("POST", CONFIGMAPS, configmap("plain"))
-    status = kube.delete(f"{CONFIGMAPS}/plain", propagationPolicy="Foreground").body
+    status = kube.delete(f"{CONFIGMAPS}/plain").body
     assert (status["kind"], status["status"]) == ("Status", "Success")
+    # Foreground adds the foregroundDeletion finalizer, so the object is answered, then collected.
+    kube.request("POST", CONFIGMAPS, configmap("plain"))
+    pending = kube.delete(f"{CONFIGMAPS}/plain", propagationPolicy="Foreground").body
+    assert pending["metadata"]["finalizers"] == ["foregroundDeletion"] and pending["metadata"]["deletionTimestamp"]
+    assert kube.get(f"{CONFIGMAPS}/plain").code == 404
 
 
 def test_namespace_deletion_cascades(kube: Kube) -> None:
