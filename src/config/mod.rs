@@ -94,16 +94,21 @@ pub fn parse(
             message: "the file is empty; run `eksscale init` to write a starter config".to_string(),
         }]));
     }
+    let index = SpanIndex::build(text);
     let parsed: schema::ConfigFile = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location();
+        let path = loc.and_then(|l| index.path_at(l.into()));
         ConfigError::Invalid(vec![Diagnostic {
             file: file.to_string(),
             line: loc.map(|l| l.line()),
             column: loc.map(|l| l.column()),
-            message: syntax_message(&e),
+            // Name the field, like every validation error does.
+            message: match path {
+                Some(p) => format!("{p}: {}", syntax_message(&e)),
+                None => syntax_message(&e),
+            },
         }])
     })?;
-    let index = SpanIndex::build(text);
     let at = |path: &str, message: String| {
         let pos = index.locate(path);
         Diagnostic {
@@ -256,6 +261,26 @@ mod tests {
         let err = parse("eksscale.yaml", &text, None).unwrap_err().to_string();
         assert!(err.starts_with("eksscale.yaml:8:"), "{err}");
         assert!(err.contains("unknown field `zone`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_enum_values_name_the_field() {
+        let text = format!(
+            "{MINIMAL}spec:\n  nodeGroups:\n    - name: general\n      capacityType: CHEAP\n"
+        );
+        let err = parse("eksscale.yaml", &text, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "eksscale.yaml:9:21: spec.nodeGroups[0].capacityType: unknown variant `CHEAP`"
+            ),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}spec:\n  vpc:\n    natGateway: sometimes\n");
+        let err = parse("eksscale.yaml", &text, None).unwrap_err().to_string();
+        assert!(
+            err.contains("spec.vpc.natGateway: unknown variant `sometimes`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ impl From<Location> for Pos {
 #[derive(Debug, Default)]
 pub struct SpanIndex {
     values: HashMap<String, Pos>,
+    /// Where the key of each mapping entry is (same paths as `values`).
+    keys: HashMap<String, Pos>,
 }
 
 impl SpanIndex {
@@ -55,6 +57,7 @@ impl SpanIndex {
                     } else {
                         format!("{path}.{}", key.value)
                     };
+                    self.keys.insert(child.clone(), key.referenced.into());
                     self.walk(child, value);
                 }
             }
@@ -80,6 +83,20 @@ impl SpanIndex {
                 None => return self.values.get("").copied(),
             }
         }
+    }
+}
+
+impl SpanIndex {
+    /// The path of the key (or, failing that, the value) at `pos`: the
+    /// deepest one, so an error located at a scalar names its field.
+    pub fn path_at(&self, pos: Pos) -> Option<&str> {
+        fn deepest(m: &HashMap<String, Pos>, pos: Pos) -> Option<&str> {
+            m.iter()
+                .filter(|(p, at)| **at == pos && !p.is_empty())
+                .map(|(p, _)| p.as_str())
+                .max_by_key(|p| (p.matches(['.', '[']).count(), p.len()))
+        }
+        deepest(&self.keys, pos).or_else(|| deepest(&self.values, pos))
     }
 }
 
@@ -207,5 +224,18 @@ mod tests {
         );
         // Not in the file: the nearest ancestor that is.
         assert_eq!(idx.locate("spec.vpc.cidr"), idx.locate("spec.vpc"));
+        // And back: a position names the field there.
+        assert_eq!(
+            idx.path_at(Pos {
+                line: 8,
+                column: 16
+            }),
+            Some("spec.nodeGroups[0].minSize")
+        );
+        assert_eq!(
+            idx.path_at(Pos { line: 5, column: 5 }),
+            Some("spec.vpc.zones"),
+            "a key's position names its field"
+        );
     }
 }
