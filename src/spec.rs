@@ -26,6 +26,7 @@ pub struct Spec {
     pub keda: KedaSpec,
     pub samples: Vec<String>,
     pub ttl: Option<jiff::SignedDuration>,
+    pub support_type: SupportType,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct AccessSpec {
 pub struct NodeGroupSpec {
     pub name: String,
     pub instance_types: Vec<String>,
+    /// Given in the config, or chosen from the instance types.
+    pub ami_type: AmiType,
     pub capacity: CapacityType,
     pub min: i32,
     pub desired: i32,
@@ -191,6 +194,106 @@ pub enum KedaIdentity {
     #[default]
     Irsa,
     PodIdentity,
+}
+
+/// EKS support policy (`upgradePolicy.supportType`): what happens when the
+/// Kubernetes version leaves standard support. EKS's default is EXTENDED,
+/// billed at about six times the standard control-plane price; eksscale's
+/// default is STANDARD (the cluster is upgraded automatically instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum SupportType {
+    #[default]
+    #[serde(rename = "STANDARD")]
+    Standard,
+    #[serde(rename = "EXTENDED")]
+    Extended,
+}
+
+impl SupportType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportType::Standard => "STANDARD",
+            SupportType::Extended => "EXTENDED",
+        }
+    }
+}
+
+/// The Linux AMI types of EKS managed node groups (the EKS API's spelling).
+/// CUSTOM and Windows are not offered: eksscale's nodes run KEDA and Linux
+/// workloads from its own launch template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AmiType {
+    #[serde(rename = "AL2023_x86_64_STANDARD")]
+    Al2023X86_64Standard,
+    #[serde(rename = "AL2023_ARM_64_STANDARD")]
+    Al2023Arm64Standard,
+    #[serde(rename = "AL2023_x86_64_NVIDIA")]
+    Al2023X86_64Nvidia,
+    #[serde(rename = "AL2023_ARM_64_NVIDIA")]
+    Al2023Arm64Nvidia,
+    #[serde(rename = "AL2023_x86_64_NEURON")]
+    Al2023X86_64Neuron,
+    #[serde(rename = "BOTTLEROCKET_x86_64")]
+    BottlerocketX86_64,
+    #[serde(rename = "BOTTLEROCKET_ARM_64")]
+    BottlerocketArm64,
+    #[serde(rename = "BOTTLEROCKET_x86_64_NVIDIA")]
+    BottlerocketX86_64Nvidia,
+    #[serde(rename = "BOTTLEROCKET_ARM_64_NVIDIA")]
+    BottlerocketArm64Nvidia,
+    #[serde(rename = "AL2_x86_64")]
+    Al2X86_64,
+    #[serde(rename = "AL2_ARM_64")]
+    Al2Arm64,
+    #[serde(rename = "AL2_x86_64_GPU")]
+    Al2X86_64Gpu,
+}
+
+impl AmiType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmiType::Al2023X86_64Standard => "AL2023_x86_64_STANDARD",
+            AmiType::Al2023Arm64Standard => "AL2023_ARM_64_STANDARD",
+            AmiType::Al2023X86_64Nvidia => "AL2023_x86_64_NVIDIA",
+            AmiType::Al2023Arm64Nvidia => "AL2023_ARM_64_NVIDIA",
+            AmiType::Al2023X86_64Neuron => "AL2023_x86_64_NEURON",
+            AmiType::BottlerocketX86_64 => "BOTTLEROCKET_x86_64",
+            AmiType::BottlerocketArm64 => "BOTTLEROCKET_ARM_64",
+            AmiType::BottlerocketX86_64Nvidia => "BOTTLEROCKET_x86_64_NVIDIA",
+            AmiType::BottlerocketArm64Nvidia => "BOTTLEROCKET_ARM_64_NVIDIA",
+            AmiType::Al2X86_64 => "AL2_x86_64",
+            AmiType::Al2Arm64 => "AL2_ARM_64",
+            AmiType::Al2X86_64Gpu => "AL2_x86_64_GPU",
+        }
+    }
+    /// The architecture it runs on.
+    pub fn arch(self) -> Option<crate::catalog::instance_types::Arch> {
+        use crate::catalog::instance_types::Arch;
+        Some(if self.as_str().contains("ARM_64") {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        })
+    }
+    /// The accelerator its drivers are for.
+    pub fn accelerator(self) -> crate::catalog::instance_types::Accelerator {
+        use crate::catalog::instance_types::Accelerator;
+        let s = self.as_str();
+        if s.contains("NVIDIA") || s.ends_with("_GPU") {
+            Accelerator::Nvidia
+        } else if s.contains("NEURON") {
+            Accelerator::Neuron
+        } else {
+            Accelerator::None
+        }
+    }
+    /// Amazon Linux 2: EKS publishes no AL2 AMIs for Kubernetes 1.33 and later.
+    pub fn is_al2(self) -> bool {
+        matches!(
+            self,
+            AmiType::Al2X86_64 | AmiType::Al2Arm64 | AmiType::Al2X86_64Gpu
+        )
+    }
 }
 
 /// One availability zone's share of the VPC.

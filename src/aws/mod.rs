@@ -18,8 +18,12 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
@@ -28,17 +32,32 @@ use serde::Serialize;
 
 /// Counts every AWS operation the SDK sends (once per operation, not per
 /// retry attempt), split into reads and mutations, so that "a second `up`
-/// makes no mutating call" is measured, not assumed.
-#[derive(Debug, Clone, Default)]
+/// makes no mutating call" is measured, not assumed. It also counts and
+/// reports the SDK's retries (throttling, 5xx, connection errors), so they
+/// are never silent.
+#[derive(Clone, Default)]
 pub struct CallCounter {
     inner: Arc<Counts>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for CallCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCounter")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Told about each retry (one line, e.g. for the event stream).
+pub type RetryNotice = Box<dyn Fn(String) + Send + Sync>;
+
+#[derive(Default)]
 struct Counts {
     read: AtomicU64,
     mutating: AtomicU64,
+    retries: AtomicU64,
     by_operation: Mutex<BTreeMap<String, u64>>,
+    notice: Mutex<Option<RetryNotice>>,
 }
 
 /// Call counts, as reported in the JSON summary.
@@ -48,6 +67,17 @@ pub struct CallStats {
     pub mutating: u64,
     /// `service:Operation` -> count, for mutating operations only.
     pub mutating_operations: BTreeMap<String, u64>,
+    /// Attempts the SDK repeated after a throttling or transient error.
+    pub retries: u64,
+}
+
+/// Why the last attempt failed (kept in the operation's config bag so the
+/// next attempt can say why it is a retry).
+#[derive(Debug, Clone)]
+struct AttemptFailure(String);
+
+impl aws_smithy_types::config_bag::Storable for AttemptFailure {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
 impl CallCounter {
@@ -72,6 +102,21 @@ impl CallCounter {
                 .lock()
                 .expect("counter lock")
                 .clone(),
+            retries: self.inner.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Where retries are reported from now on (`None`: nowhere).
+    pub fn on_retry(&self, notice: Option<RetryNotice>) {
+        *self.inner.notice.lock().expect("counter lock") = notice;
+    }
+
+    fn record_retry(&self, operation: &str, attempt: u32, why: &str) {
+        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.inner.notice.lock().expect("counter lock").as_ref() {
+            n(format!(
+                "{operation}: {why}; the SDK retries it (attempt {attempt})"
+            ));
         }
     }
 }
@@ -83,9 +128,57 @@ pub fn is_read_operation(op: &str) -> bool {
         .any(|p| op.starts_with(p))
 }
 
+fn operation_name(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
+        .unwrap_or_else(|| "an AWS call".to_string())
+}
+
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "eksscale::CallCounter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let why = match context.response() {
+            Some(r) if r.status().as_u16() >= 400 => {
+                let code = r
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .map(|c| format!(" {}", c.split(':').next().unwrap_or(c)))
+                    .unwrap_or_default();
+                Some(format!("HTTP {}{code}", r.status().as_u16()))
+            }
+            Some(_) => None,
+            None => matches!(context.output_or_error(), Some(Err(_)))
+                .then(|| "no response (connection error or timeout)".to_string()),
+        };
+        if let Some(why) = why {
+            cfg.interceptor_state().store_put(AttemptFailure(why));
+        }
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        if attempt > 1 {
+            let why = cfg
+                .load::<AttemptFailure>()
+                .map(|f| f.0.clone())
+                .unwrap_or_else(|| "a transient error".to_string());
+            self.record_retry(&operation_name(cfg), attempt, &why);
+        }
+        Ok(())
     }
 
     // Serialization happens once per operation, after the operation's own
@@ -124,7 +217,11 @@ impl Aws {
     pub async fn connect(region: &str) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
-            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            // Standard mode (exponential backoff with jitter, a retry quota)
+            // retries throttling, 5xx and connection errors; 8 attempts ride
+            // out a throttled burst. Adaptive mode would also slow every other
+            // call of this client (all of eksscale's concurrent steps).
+            .retry_config(RetryConfig::standard().with_max_attempts(8))
             .load()
             .await;
         Self::from_sdk(region, sdk)
@@ -171,16 +268,16 @@ pub async fn connect_checked(region: &str) -> anyhow::Result<(Aws, String)> {
     Ok((aws, account))
 }
 
-/// Region from `AWS_REGION` / `AWS_DEFAULT_REGION` / the active profile,
-/// without network access (no instance metadata lookup).
-pub async fn region_from_environment() -> Option<String> {
-    use aws_config::meta::region::ProvideRegion;
-    let env = aws_config::environment::region::EnvironmentVariableRegionProvider::new();
-    if let Some(r) = env.region().await {
-        return Some(r.to_string());
-    }
-    let profile = aws_config::profile::ProfileFileRegionProvider::builder().build();
-    profile.region().await.map(|r| r.to_string())
+/// The region from the SDK's full chain: `AWS_REGION` / `AWS_DEFAULT_REGION`,
+/// the active profile, then (on EC2, CodeBuild, ECS hosts) instance metadata.
+/// Only asked when nothing else names the region, because the metadata
+/// lookup can take a second off EC2 (`AWS_EC2_METADATA_DISABLED=true` skips it).
+pub async fn region_from_chain() -> Option<String> {
+    aws_config::default_provider::region::DefaultRegionChain::builder()
+        .build()
+        .region()
+        .await
+        .map(|r| r.to_string())
 }
 
 /// The service error code of an SDK error (e.g. `NoSuchEntity`), if any.

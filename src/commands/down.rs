@@ -133,6 +133,7 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
     )?;
 
     let (events, reporter) = super::reporter(g);
+    super::report_retries(&aws, &events);
     let cancel = super::install_interrupt();
     let ctx = RunCtx {
         aws: aws.clone(),
@@ -183,6 +184,7 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
     let remaining = kinds::discover(&aws, &name, Scope::Everything).await?;
     drop(ctx);
     drop(events);
+    super::stop_reporting_retries(&aws);
     let _ = reporter.await;
 
     let ok = report.is_success() && remaining.is_empty();

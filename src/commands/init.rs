@@ -42,7 +42,7 @@ pub async fn run(g: &Global, a: InitArgs) -> anyhow::Result<InitReport> {
     }
     let region = match a.region {
         Some(r) => r,
-        None => crate::aws::region_from_environment()
+        None => crate::aws::region_from_chain()
             .await
             .unwrap_or_else(|| "us-west-2".to_string()),
     };

@@ -74,12 +74,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// Loads and validates the config; prints its warnings to stderr.
 pub async fn load_config(g: &Global) -> anyhow::Result<Loaded> {
-    let fallback = aws::region_from_environment().await;
+    let fallback = region_fallback(&g.file).await;
     let loaded = config::load(&g.file, fallback)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
     Ok(loaded)
+}
+
+/// The region to use when the config names none (asked only then).
+async fn region_fallback(file: &std::path::Path) -> Option<String> {
+    if config::declares_region(file) {
+        None
+    } else {
+        aws::region_from_chain().await
+    }
 }
 
 /// The cluster a command acts on: from --name/--region, or the config's
@@ -89,7 +98,7 @@ pub async fn target(g: &Global, t: &TargetArgs) -> anyhow::Result<(String, Strin
     if let Some(name) = &t.name {
         let region = match &t.region {
             Some(r) => r.clone(),
-            None => aws::region_from_environment()
+            None => aws::region_from_chain()
                 .await
                 .ok_or_else(|| usage("--region is required with --name (or set AWS_REGION)"))?,
         };
@@ -101,7 +110,7 @@ pub async fn target(g: &Global, t: &TargetArgs) -> anyhow::Result<(String, Strin
             "--region needs --name; to use the config file, drop both",
         ));
     }
-    let fallback = aws::region_from_environment().await;
+    let fallback = region_fallback(&g.file).await;
     let (name, region) = config::identity(&g.file, fallback)?;
     Ok((name, region))
 }
@@ -125,6 +134,18 @@ pub fn reporter(g: &Global) -> (EventSink, tokio::task::JoinHandle<()>) {
     let (sink, rx) = EventSink::channel();
     let handle = report::spawn(Mode::detect(g.output == Output::Json), g.verbose, rx);
     (sink, handle)
+}
+
+/// Reports the SDK's retries as warnings in the event stream until
+/// `stop_reporting_retries` (which must run before awaiting the reporter:
+/// the notice holds a sender).
+pub fn report_retries(aws: &aws::Aws, events: &EventSink) {
+    let events = events.clone();
+    aws.calls.on_retry(Some(Box::new(move |m| events.warn(m))));
+}
+
+pub fn stop_reporting_retries(aws: &aws::Aws) {
+    aws.calls.on_retry(None);
 }
 
 /// Ctrl-C requests cancellation (a second Ctrl-C exits at once). The engine

@@ -49,8 +49,16 @@ pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
         );
     }
     check_version_change(&spec, &observed)?;
-    let available = crate::aws::zones::available(&aws).await?;
-    let zones = crate::plan::zones::layout(&spec, &available, &observed)?;
+    let types = crate::plan::zones::instance_types(&spec);
+    let (zones_offered, instance_types) = tokio::try_join!(
+        crate::aws::zones::available(&aws),
+        crate::aws::zones::offerings(&aws, &types),
+    )?;
+    let offer = crate::plan::zones::Offer {
+        zones: zones_offered,
+        instance_types,
+    };
+    let zones = crate::plan::zones::layout(&spec, &offer, &observed)?;
     let addon_versions =
         kinds::addon::default_versions(&aws, &spec.kubernetes_version, &spec.addons).await?;
     let inputs = Inputs {

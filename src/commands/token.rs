@@ -27,7 +27,7 @@ impl Report for TokenReport {}
 pub async fn run(a: TokenArgs) -> anyhow::Result<TokenReport> {
     let region = match a.region {
         Some(r) => r,
-        None => crate::aws::region_from_environment()
+        None => crate::aws::region_from_chain()
             .await
             .ok_or_else(|| super::usage("--region is required (or set AWS_REGION)"))?,
     };

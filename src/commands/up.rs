@@ -58,7 +58,7 @@ impl fmt::Display for UpReport {
         let (c, calls) = (&self.counts, &self.head.aws_calls);
         writeln!(
             f,
-            "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating).",
+            "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating{}).",
             c.created,
             c.updated,
             c.deleted,
@@ -68,7 +68,15 @@ impl fmt::Display for UpReport {
             engine::human_duration(std::time::Duration::from_millis(self.elapsed_ms)),
             calls.read + calls.mutating,
             calls.read,
-            calls.mutating
+            calls.mutating,
+            if calls.retries > 0 {
+                format!(
+                    "; {} retried after throttling or transient errors",
+                    calls.retries
+                )
+            } else {
+                String::new()
+            }
         )?;
         for (id, s) in &self.steps {
             if let StepStatus::Failed { error, .. } = s {
@@ -141,6 +149,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     }
 
     let (events, reporter) = super::reporter(g);
+    super::report_retries(&p.aws, &events);
     let cancel = super::install_interrupt();
     let ctx = RunCtx {
         aws: p.aws.clone(),
@@ -188,6 +197,21 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
             "deleting {} resources no longer in the config",
             p.plan.deletions.len()
         ));
+        for o in &p.plan.deletions {
+            if o.kind == crate::kinds::Kind::Addon
+                && crate::catalog::addon(&o.id).is_some_and(|i| i.core)
+            {
+                events.warn(format!(
+                    "add-on {} left the config: EKS stops managing it, but its pods keep running (DeleteAddon with preserve), because removing it would break the cluster's {}",
+                    o.id,
+                    match o.id.as_str() {
+                        "vpc-cni" => "pod networking",
+                        "coredns" => "DNS",
+                        _ => "service routing",
+                    }
+                ));
+            }
+        }
         let prune = down_steps(&ctx, &p.plan.deletions);
         let pruned = engine::execute(prune, usize::from(g.concurrency), &events, &cancel).await?;
         report.interrupted |= pruned.interrupted;
@@ -195,6 +219,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     }
     drop(ctx);
     drop(events);
+    super::stop_reporting_retries(&p.aws);
     let _ = reporter.await;
 
     let ok = report.is_success();

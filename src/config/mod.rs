@@ -135,6 +135,23 @@ pub fn parse(
     }
 }
 
+/// Whether the file sets `metadata.region` (so the SDK chain, which may ask
+/// instance metadata, need not be consulted). Unreadable files say no.
+pub fn declares_region(path: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        metadata: HeadMeta,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadMeta {
+        region: Option<String>,
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_saphyr::from_str::<Head>(&t).ok())
+        .is_some_and(|h| h.metadata.region.is_some())
+}
+
 /// Just enough of the file to name the cluster: `metadata.name` and
 /// `metadata.region`. `status` and `down` use this so they still work when
 /// the rest of the file no longer validates.

@@ -11,7 +11,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-pub use crate::spec::{CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, TaintEffect};
+pub use crate::spec::{
+    AmiType, CapacityType, KedaIdentity, KedaInstaller, LogType, NatMode, SupportType, TaintEffect,
+};
 
 pub const API_VERSION: &str = "eksscale.io/v1alpha1";
 pub const KIND: &str = "Cluster";
@@ -43,6 +45,8 @@ pub struct SpecFile {
     #[serde(default = "default_kubernetes_version")]
     pub kubernetes_version: String,
     #[serde(default)]
+    pub support_type: SupportType,
+    #[serde(default)]
     pub vpc: VpcFile,
     #[serde(default)]
     pub endpoint: EndpointFile,
@@ -66,6 +70,7 @@ impl Default for SpecFile {
     fn default() -> Self {
         Self {
             kubernetes_version: default_kubernetes_version(),
+            support_type: SupportType::default(),
             vpc: VpcFile::default(),
             endpoint: EndpointFile::default(),
             logging: default_logging(),
@@ -219,6 +224,9 @@ pub struct NodeGroupFile {
     pub name: String,
     #[serde(default = "default_instance_types")]
     pub instance_types: Vec<String>,
+    /// Default: chosen from the instance types (architecture, GPU).
+    #[serde(default)]
+    pub ami_type: Option<AmiType>,
     #[serde(default)]
     pub capacity_type: CapacityType,
     #[serde(default = "default_min")]
@@ -240,6 +248,7 @@ impl NodeGroupFile {
         Self {
             name: name.to_string(),
             instance_types: default_instance_types(),
+            ami_type: None,
             capacity_type: CapacityType::OnDemand,
             min_size: default_min(),
             desired_size: default_desired(),

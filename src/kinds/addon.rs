@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_eks::types::{AddonStatus, ResolveConflicts};
 
+use super::ec2::coded;
 use super::eks::{self, EKS_POLL, NOT_FOUND, UpdateOf};
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value};
 use crate::aws::tags::{self, Tags};
@@ -45,6 +47,14 @@ pub struct Desired {
     pub role: Option<NodeId>,
     /// Runs on every node (DaemonSet): ACTIVE without nodes; node groups wait for it.
     pub before_nodes: bool,
+    /// For add-ons that need nodes (coredns, metrics-server): the node groups
+    /// that can run their pods (some desired nodes, no NoSchedule/NoExecute
+    /// taint). They are waited for after those node groups; with none, not at
+    /// all (they would hold a step until they time out: eksctl #4607).
+    pub runs_on: Vec<NodeId>,
+    /// Pod networking, DNS or service routing: removed from EKS management
+    /// with `preserve`, never from the cluster.
+    pub core: bool,
 }
 
 impl Desired {
@@ -207,20 +217,36 @@ pub async fn ensure(
         .get(VERSION)
         .and_then(|v| v.value.resolve(cx.refs))
         .unwrap_or_else(|| a.version.clone());
+    let e = match e {
+        // Being deleted (an interrupted `down`): let it go, then create it again.
+        Ensure::Unchanged(o) | Ensure::Update { obs: o, .. } if going_away(o) => {
+            cx.step.progress(format!(
+                "add-on {} is {}; waiting for it to go, then creating it again",
+                a.name,
+                o.state.as_deref().unwrap_or_default()
+            ));
+            delete(cx, o).await?;
+            Ensure::Create
+        }
+        other => other,
+    };
     let outcome = match e {
         Ensure::Create => {
-            cx.aws
-                .eks
-                .create_addon()
-                .cluster_name(cx.cluster)
-                .addon_name(&a.name)
-                .addon_version(&version)
-                .set_service_account_role_arn(role.clone())
-                .resolve_conflicts(ResolveConflicts::Overwrite)
-                .set_tags(Some(tags::to_map(&node.tags)))
-                .send()
-                .await
-                .ctx("eks:CreateAddon")?;
+            retry::eventually(cx, "eks:CreateAddon", Lag::Iam, || async {
+                cx.aws
+                    .eks
+                    .create_addon()
+                    .cluster_name(cx.cluster)
+                    .addon_name(&a.name)
+                    .addon_version(&version)
+                    .set_service_account_role_arn(role.clone())
+                    .resolve_conflicts(ResolveConflicts::Overwrite)
+                    .set_tags(Some(tags::to_map(&node.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| coded("eks:CreateAddon", e))
+            })
+            .await?;
             Done::with(Outcome::Created, &version)
         }
         Ensure::Update { obs, .. } => {
@@ -257,10 +283,74 @@ pub async fn ensure(
             Done::new(Outcome::Unchanged)
         }
     };
+    if !a.before_nodes {
+        // ACTIVE only once nodes run its pods: the `ready` step waits for
+        // that after the node groups, so nothing here holds a slot.
+        let o = read(cx.aws, cx.cluster, &a.name)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("add-on {} is not visible after creating it", a.name))?;
+        let mut o = node.realized(&a.name, cx.refs, Some(&o));
+        o.key = Some(node.id.clone());
+        let note = if a.runs_on.is_empty() {
+            "not waited for: no node group can run its pods (desiredSize 0, or tainted)"
+        } else {
+            "ACTIVE once nodes run it"
+        };
+        let outcome = Done::with(
+            outcome.outcome,
+            match outcome.detail {
+                Some(d) if !d.is_empty() => format!("{d}; {note}"),
+                _ => note.to_string(),
+            },
+        );
+        return Ok((outcome, o));
+    }
     let o = wait_active(cx, &a.name, a.before_nodes).await?;
     let mut o = node.realized(&a.name, cx.refs, Some(&o));
     o.key = Some(node.id.clone());
     Ok((outcome, o))
+}
+
+fn going_away(o: &Observed) -> bool {
+    matches!(o.state.as_deref(), Some("DELETING") | Some("DELETE_FAILED"))
+}
+
+/// The step that waits for an add-on that needs nodes to become ACTIVE, once
+/// the node groups that can run it are ready; `None` when there are none.
+pub fn ready_step(
+    ctx: &super::steps::RunCtx,
+    node: &Node,
+    a: &Desired,
+    outputs: &super::steps::Outputs,
+) -> Option<crate::engine::Step> {
+    if a.before_nodes || a.runs_on.is_empty() {
+        return None;
+    }
+    let id = format!("{}/ready", node.id);
+    let (ctx, name, outputs) = (ctx.clone(), a.name.clone(), outputs.clone());
+    Some(crate::engine::Step {
+        id: id.clone(),
+        deps: std::iter::once(node.id.clone())
+            .chain(a.runs_on.iter().cloned())
+            .collect(),
+        verb: crate::engine::Verb::Check,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(&id);
+                let cx = Cx {
+                    step: &s,
+                    aws: &ctx.aws,
+                    cluster: &ctx.cluster,
+                    refs: &outputs,
+                };
+                let o = wait_active(&cx, &name, false).await?;
+                Ok(Done::with(
+                    Outcome::Unchanged,
+                    format!("ACTIVE ({})", o.attrs.get(VERSION).cloned().unwrap_or_default()),
+                ))
+            })
+        }),
+    })
 }
 
 async fn wait_active(cx: &Cx<'_>, name: &str, before_nodes: bool) -> anyhow::Result<Observed> {
@@ -295,20 +385,27 @@ async fn wait_active(cx: &Cx<'_>, name: &str, before_nodes: bool) -> anyhow::Res
         .await
 }
 
+/// Deletes an add-on. Core add-ons (pod networking, DNS, service routing) are
+/// deleted with `preserve`: EKS stops managing them, their pods keep running,
+/// so a cluster whose config drops one keeps working.
 pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
     let name = obs.id.as_str();
-    match cx
-        .aws
-        .eks
-        .delete_addon()
-        .cluster_name(cx.cluster)
-        .addon_name(name)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if error_code(&e) == Some(NOT_FOUND) => return Ok(Done::new(Outcome::Absent)),
-        Err(e) => return Err(describe_error("eks:DeleteAddon", e)),
+    let preserve = crate::catalog::addon(name).is_some_and(|i| i.core);
+    if obs.state.as_deref() != Some("DELETING") {
+        match cx
+            .aws
+            .eks
+            .delete_addon()
+            .cluster_name(cx.cluster)
+            .addon_name(name)
+            .preserve(preserve)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if error_code(&e) == Some(NOT_FOUND) => return Ok(Done::new(Outcome::Absent)),
+            Err(e) => return Err(describe_error("eks:DeleteAddon", e)),
+        }
     }
     cx.step
         .wait(
@@ -323,7 +420,14 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
             },
         )
         .await?;
-    Ok(Done::new(Outcome::Deleted))
+    Ok(if preserve {
+        Done::with(
+            Outcome::Deleted,
+            "preserved: its pods keep running, no longer managed by EKS",
+        )
+    } else {
+        Done::new(Outcome::Deleted)
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +442,8 @@ mod tests {
             version: "v1.11.4-eksbuild.2".into(),
             role: None,
             before_nodes: false,
+            runs_on: vec![],
+            core: true,
         }
         .node(Tags::new());
         let a = aws_sdk_eks::types::Addon::builder()
@@ -360,6 +466,8 @@ mod tests {
             version: "v1.19.2-eksbuild.1".into(),
             role: None,
             before_nodes: true,
+            runs_on: vec![],
+            core: true,
         }
         .node(Tags::new());
         let newer = Observed::new(Kind::Addon, "vpc-cni").attr(VERSION, "v1.20.0-eksbuild.1");

@@ -9,10 +9,11 @@ use std::time::Duration;
 use aws_sdk_eks::error::ProvideErrorMetadata;
 use aws_sdk_eks::types::{
     AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, LogSetup, LogType, Logging,
-    UpdateAccessConfigRequest, VpcConfigRequest,
+    SupportType, UpdateAccessConfigRequest, UpgradePolicyRequest, VpcConfigRequest,
 };
 
 use super::eks::{self, EKS_POLL, NOT_FOUND, UpdateOf};
+use super::retry::Lag;
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value};
 use crate::aws::tags::{self, Tags};
@@ -40,6 +41,7 @@ pub const ENDPOINT_PRIVATE: &str = "endpointPrivateAccess";
 pub const PUBLIC_CIDRS: &str = "publicAccessCidrs";
 pub const LOGGING: &str = "logging";
 pub const AUTH_MODE: &str = "authenticationMode";
+pub const SUPPORT_TYPE: &str = "supportType";
 /// Shown by `status`, not compared (the config does not choose them).
 pub const ENDPOINT: &str = "endpoint";
 pub const ISSUER: &str = "issuer";
@@ -71,6 +73,8 @@ pub struct Desired {
     pub endpoint_private: bool,
     pub public_access_cidrs: Vec<String>,
     pub logging: Vec<String>,
+    /// `upgradePolicy.supportType`: STANDARD or EXTENDED.
+    pub support_type: String,
     pub bootstrap_admin: bool,
     /// False when the config installs vpc-cni, kube-proxy and coredns as EKS
     /// add-ons, so EKS does not first install self-managed copies of them.
@@ -94,6 +98,7 @@ impl Desired {
             .mutable(PUBLIC_CIDRS, Value::lit(cidrs.join(",")))
             .mutable(LOGGING, Value::lit(d.logging.join(",")))
             .mutable(AUTH_MODE, Value::lit("API"))
+            .mutable(SUPPORT_TYPE, Value::lit(&d.support_type))
             .tagged(tags)
     }
 }
@@ -163,6 +168,14 @@ fn observe(c: &aws_sdk_eks::types::Cluster) -> Observed {
                 .map(|m| m.as_str())
                 .unwrap_or("CONFIG_MAP"),
         )
+        .attr(
+            SUPPORT_TYPE,
+            // EKS's default when a cluster was created without one.
+            c.upgrade_policy()
+                .and_then(|u| u.support_type())
+                .map(|t| t.as_str())
+                .unwrap_or("EXTENDED"),
+        )
         .keyed(ID);
     o.arn = c.arn().map(str::to_string);
     o.state = c.status().map(|s| s.as_str().to_string());
@@ -214,6 +227,12 @@ fn vpc_config(c: &Desired, subnets: Option<Vec<String>>) -> VpcConfigRequest {
     b.build()
 }
 
+fn upgrade_policy(c: &Desired) -> UpgradePolicyRequest {
+    UpgradePolicyRequest::builder()
+        .support_type(SupportType::from(c.support_type.as_str()))
+        .build()
+}
+
 fn logging(types: &[String]) -> Logging {
     let on: Vec<LogType> = types.iter().map(|t| LogType::from(t.as_str())).collect();
     let off: Vec<LogType> = crate::spec::LogType::ALL
@@ -249,6 +268,20 @@ pub async fn ensure(
     e: Ensure<'_>,
 ) -> anyhow::Result<(Done, Observed)> {
     let eks_client = &cx.aws.eks;
+    let e = match e {
+        // Being deleted (an interrupted `down`): let it go, then create it again.
+        Ensure::Unchanged(o) | Ensure::Update { obs: o, .. }
+            if o.state.as_deref() == Some("DELETING") =>
+        {
+            cx.step.progress(format!(
+                "cluster {} is being deleted; waiting for it to go, then creating it again",
+                c.name
+            ));
+            delete(cx, o).await?;
+            Ensure::Create
+        }
+        other => other,
+    };
     match e {
         Ensure::Create => {
             let role = cx.refs.need_arn(&c.role)?;
@@ -257,10 +290,6 @@ pub async fn ensure(
                 .iter()
                 .map(|n| cx.refs.need_id(n))
                 .collect::<anyhow::Result<_>>()?;
-            let token = format!(
-                "eksscale-{}",
-                crate::spec::short_hash(&format!("create/{}", c.name))
-            );
             // A role created seconds ago may not be assumable by EKS yet.
             cx.step
                 .wait(
@@ -282,19 +311,23 @@ pub async fn ensure(
                                     .build(),
                             )
                             .bootstrap_self_managed_addons(c.bootstrap_self_managed_addons)
+                            .upgrade_policy(upgrade_policy(c))
                             .set_tags(Some(tags::to_map(&node.tags)))
-                            .client_request_token(&token)
                             .send()
                             .await;
                         match res {
                             Ok(_) => Ok(Poll::Ready(())),
+                            // A new role (or subnet) EKS cannot see yet.
                             Err(e)
-                                if error_code(&e) == Some("InvalidParameterException")
-                                    && e.message().is_some_and(|m| m.contains("role")) =>
+                                if Lag::Iam.matches(error_code(&e), e.message().unwrap_or("")) =>
                             {
-                                Ok(Poll::Pending("role not assumable yet".into()))
+                                Ok(Poll::Pending(format!(
+                                    "not usable by EKS yet: {}",
+                                    e.message().unwrap_or("")
+                                )))
                             }
-                            // Same client token, same request: an earlier attempt went through.
+                            // An earlier attempt went through (the name is taken by
+                            // this cluster, which the wait below checks).
                             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                                 Ok(Poll::Ready(()))
                             }
@@ -340,6 +373,16 @@ pub async fn ensure(
                     .update_cluster_config()
                     .name(&c.name)
                     .logging(logging(&c.logging))
+                    .send()
+                    .await
+                    .ctx("eks:UpdateClusterConfig")?;
+                eks::wait_update(cx, UpdateOf::Cluster, u.update().and_then(|u| u.id())).await?;
+            }
+            if e.touches(SUPPORT_TYPE) {
+                let u = eks_client
+                    .update_cluster_config()
+                    .name(&c.name)
+                    .upgrade_policy(upgrade_policy(c))
                     .send()
                     .await
                     .ctx("eks:UpdateClusterConfig")?;
@@ -466,6 +509,7 @@ mod tests {
             endpoint_private: true,
             public_access_cidrs: vec!["0.0.0.0/0".into()],
             logging: vec!["api".into()],
+            support_type: "STANDARD".into(),
             bootstrap_admin: true,
             bootstrap_self_managed_addons: false,
         }

@@ -75,13 +75,16 @@ pub async fn tag(cx: &Cx<'_>, id: &str, t: &crate::aws::tags::Tags) -> anyhow::R
         return Ok(());
     }
     cx.step.progress(format!("tagging {id}"));
-    cx.aws
-        .ec2
-        .create_tags()
-        .resources(id)
-        .set_tags(Some(crate::aws::tags::to_ec2(t)))
-        .send()
-        .await
-        .map_err(|e| describe_error("ec2:CreateTags", e))?;
+    super::retry::eventually(cx, "ec2:CreateTags", super::retry::Lag::Ec2Id, || async {
+        cx.aws
+            .ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(crate::aws::tags::to_ec2(t)))
+            .send()
+            .await
+            .map_err(|e| coded("ec2:CreateTags", e))
+    })
+    .await?;
     Ok(())
 }

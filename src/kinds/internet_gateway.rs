@@ -4,6 +4,7 @@
 use aws_sdk_ec2::types::ResourceType;
 
 use super::ec2;
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value, gone};
 use crate::aws::AwsResultExt;
@@ -103,12 +104,15 @@ pub async fn ensure(
                 .and_then(|g| g.internet_gateway_id())
                 .ok_or_else(|| anyhow::anyhow!("CreateInternetGateway returned no id"))?
                 .to_string();
-            ec2.attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(vpc)
-                .send()
-                .await
-                .ctx("ec2:AttachInternetGateway")?;
+            retry::eventually(cx, "ec2:AttachInternetGateway", Lag::Ec2Id, || async {
+                ec2.attach_internet_gateway()
+                    .internet_gateway_id(&id)
+                    .vpc_id(&vpc)
+                    .send()
+                    .await
+                    .map_err(|e| ec2::coded("ec2:AttachInternetGateway", e))
+            })
+            .await?;
             let o = node.realized(&id, cx.refs, None);
             Ok((Done::with(Outcome::Created, id), o))
         }
@@ -123,12 +127,15 @@ pub async fn ensure(
                         .await
                         .ctx("ec2:DetachInternetGateway")?;
                 }
-                ec2.attach_internet_gateway()
-                    .internet_gateway_id(&obs.id)
-                    .vpc_id(vpc)
-                    .send()
-                    .await
-                    .ctx("ec2:AttachInternetGateway")?;
+                retry::eventually(cx, "ec2:AttachInternetGateway", Lag::Ec2Id, || async {
+                    ec2.attach_internet_gateway()
+                        .internet_gateway_id(&obs.id)
+                        .vpc_id(&vpc)
+                        .send()
+                        .await
+                        .map_err(|e| ec2::coded("ec2:AttachInternetGateway", e))
+                })
+                .await?;
             }
             ec2::tag(cx, &obs.id, &e.tag_changes()).await?;
             let o = node.realized(&obs.id, cx.refs, Some(obs));

@@ -20,6 +20,7 @@ pub mod steps;
 
 mod ec2;
 mod eks;
+mod retry;
 
 use serde::Serialize;
 
@@ -230,6 +231,11 @@ pub async fn ensure(
     node: &Node,
     obs: Option<&Observed>,
 ) -> anyhow::Result<(Done, Observed)> {
+    // Being deleted: the kind waits for it to go and creates it again (its
+    // attributes are of no interest).
+    if let Some(o) = obs.filter(|o| o.is_going_away()) {
+        return ensure_kind(cx, node, Ensure::Unchanged(o)).await;
+    }
     let change = diff(node, obs, cx.refs);
     let e = match (obs, &change) {
         (_, Change::Replace { changes }) => anyhow::bail!(

@@ -70,6 +70,14 @@ impl Observed {
         self.key = Some(key.into());
         self
     }
+    /// Being deleted (an interrupted `down`): `up` waits for it to go and
+    /// creates it again, so the plan shows a create.
+    pub fn is_going_away(&self) -> bool {
+        matches!(
+            self.state.as_deref(),
+            Some("deleting") | Some("DELETING") | Some("DELETE_FAILED")
+        )
+    }
 }
 
 /// Looks up what is known about other nodes: discovered (plan) or produced by

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::{NatGatewayState, ResourceType};
 
 use super::ec2;
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value};
 use crate::aws::tags::{self, TAG_CLUSTER, Tags};
@@ -129,17 +130,19 @@ pub async fn ensure(
                     node.id
                 ))
             );
-            let n = cx
-                .aws
-                .ec2
-                .create_nat_gateway()
-                .subnet_id(subnet)
-                .allocation_id(allocation)
-                .client_token(token)
-                .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &node.tags))
-                .send()
-                .await
-                .ctx("ec2:CreateNatGateway")?;
+            let n = retry::eventually(cx, "ec2:CreateNatGateway", Lag::Ec2Id, || async {
+                cx.aws
+                    .ec2
+                    .create_nat_gateway()
+                    .subnet_id(&subnet)
+                    .allocation_id(&allocation)
+                    .client_token(&token)
+                    .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &node.tags))
+                    .send()
+                    .await
+                    .map_err(|e| ec2::coded("ec2:CreateNatGateway", e))
+            })
+            .await?;
             let id = n
                 .nat_gateway()
                 .and_then(|n| n.nat_gateway_id())

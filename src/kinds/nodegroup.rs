@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_eks::types::{
-    CapacityTypes, NodegroupScalingConfig, NodegroupStatus, NodegroupUpdateConfig, Taint,
+    AmiTypes, CapacityTypes, NodegroupScalingConfig, NodegroupStatus, NodegroupUpdateConfig, Taint,
     TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
 };
 
+use super::ec2::coded;
 use super::eks::{self, EKS_POLL, NOT_FOUND, UpdateOf};
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value};
 use crate::aws::tags::{self, Tags};
@@ -28,6 +30,7 @@ pub const DELETION: Deletion = Deletion::Each;
 pub const SUBNETS: &str = "subnets";
 pub const INSTANCE_TYPES: &str = "instanceTypes";
 pub const CAPACITY_TYPE: &str = "capacityType";
+pub const AMI_TYPE: &str = "amiType";
 pub const NODE_ROLE: &str = "nodeRole";
 pub const MIN_SIZE: &str = "minSize";
 pub const DESIRED_SIZE: &str = "desiredSize";
@@ -53,6 +56,8 @@ pub struct Desired {
     pub role: NodeId,
     pub subnets: Vec<NodeId>,
     pub instance_types: Vec<String>,
+    /// EKS AMI type, e.g. `AL2023_ARM_64_STANDARD` (chosen at validation).
+    pub ami_type: String,
     pub capacity: String,
     pub min: i32,
     pub desired: i32,
@@ -78,6 +83,7 @@ impl Desired {
             .fixed(SUBNETS, Value::Refs(d.subnets.clone()))
             .fixed(INSTANCE_TYPES, Value::lit(types.join(",")))
             .fixed(CAPACITY_TYPE, Value::lit(&d.capacity))
+            .fixed(AMI_TYPE, Value::lit(&d.ami_type))
             .fixed(NODE_ROLE, Value::arn_of(&d.role))
             .mutable(MIN_SIZE, Value::lit(d.min.to_string()))
             .mutable(DESIRED_SIZE, Value::lit(d.desired.to_string()))
@@ -216,6 +222,13 @@ fn observe(ng: &aws_sdk_eks::types::Nodegroup, cluster: &str) -> Observed {
                 .unwrap_or("ON_DEMAND"),
         )
         .attr(NODE_ROLE, ng.node_role().unwrap_or_default())
+        .attr(
+            AMI_TYPE,
+            // EKS's default when none was sent (Kubernetes 1.30 and later).
+            ng.ami_type()
+                .map(|a| a.as_str())
+                .unwrap_or("AL2023_x86_64_STANDARD"),
+        )
         .attr(MIN_SIZE, size(NodegroupScalingConfig::min_size))
         .attr(DESIRED_SIZE, size(NodegroupScalingConfig::desired_size))
         .attr(MAX_SIZE, size(NodegroupScalingConfig::max_size))
@@ -256,6 +269,22 @@ pub async fn ensure(
         .desired_size(ng.desired)
         .max_size(ng.max)
         .build();
+    let e = match e {
+        // Being deleted (an interrupted `down`), or a delete that failed: let
+        // it go (deleting it again if needed), then create it again.
+        Ensure::Unchanged(o) | Ensure::Update { obs: o, .. }
+            if matches!(o.state.as_deref(), Some("DELETING") | Some("DELETE_FAILED")) =>
+        {
+            cx.step.progress(format!(
+                "node group {} is {}; waiting for it to go, then creating it again",
+                ng.name,
+                o.state.as_deref().unwrap_or_default()
+            ));
+            delete(cx, o).await?;
+            Ensure::Create
+        }
+        other => other,
+    };
     let outcome = match e {
         Ensure::Create => {
             let subnets: Vec<String> = ng
@@ -263,20 +292,23 @@ pub async fn ensure(
                 .iter()
                 .map(|n| cx.refs.need_id(n))
                 .collect::<anyhow::Result<_>>()?;
-            let token = format!(
-                "eksscale-{}",
-                crate::spec::short_hash(&format!("{}/{}", cx.cluster, ng.name))
-            );
+            let node_role = cx.refs.need_arn(&ng.role)?;
+            // No client request token: the SDK generates one per call (EKS
+            // wants 33-126 characters, and a token derived from the name would
+            // be reused by the next cluster of the same name). A node role
+            // created moments ago may not be usable by EKS yet.
+            retry::eventually(cx, "eks:CreateNodegroup", Lag::Iam, || async {
             cx.aws
                 .eks
                 .create_nodegroup()
                 .cluster_name(cx.cluster)
                 .nodegroup_name(&ng.name)
-                .scaling_config(scaling)
-                .set_subnets(Some(subnets))
+                .scaling_config(scaling.clone())
+                .set_subnets(Some(subnets.clone()))
                 .set_instance_types(Some(ng.instance_types.clone()))
+                .ami_type(AmiTypes::from(ng.ami_type.as_str()))
                 .capacity_type(CapacityTypes::from(ng.capacity.as_str()))
-                .node_role(cx.refs.need_arn(&ng.role)?)
+                .node_role(&node_role)
                 .set_labels(Some(
                     ng.labels.clone().into_iter().collect::<HashMap<_, _>>(),
                 ))
@@ -284,10 +316,11 @@ pub async fn ensure(
                 .version(&ng.version)
                 .update_config(NodegroupUpdateConfig::builder().max_unavailable(1).build())
                 .set_tags(Some(tags::to_map(&node.tags)))
-                .client_request_token(token)
                 .send()
                 .await
-                .ctx("eks:CreateNodegroup")?;
+                .map_err(|e| coded("eks:CreateNodegroup", e))
+            })
+            .await?;
             Done::with(Outcome::Created, &ng.name)
         }
         Ensure::Update { obs, .. } => {
@@ -420,14 +453,23 @@ async fn wait_active(cx: &Cx<'_>, name: &str) -> anyhow::Result<Observed> {
                 let state = o.state.clone().unwrap_or_default();
                 Ok(match NodegroupStatus::from(state.as_str()) {
                     NodegroupStatus::Active => Poll::Ready(o),
-                    NodegroupStatus::CreateFailed | NodegroupStatus::Degraded => {
-                        Poll::Failed(format!(
-                            "status {state}: {}",
+                    // It exists and runs what it can (e.g. Spot capacity is
+                    // short in a zone): a warning, not a failure of every run.
+                    NodegroupStatus::Degraded => {
+                        cx.step.events.warn(format!(
+                            "node group {name} is DEGRADED: {}; it runs what it can, eksscale goes on (see the EKS console's health issues)",
                             health(cx.aws, cx.cluster, name)
                                 .await
                                 .unwrap_or_else(|| "EKS gave no reason".into())
-                        ))
+                        ));
+                        Poll::Ready(o)
                     }
+                    NodegroupStatus::CreateFailed => Poll::Failed(format!(
+                        "status {state}: {}",
+                        health(cx.aws, cx.cluster, name)
+                            .await
+                            .unwrap_or_else(|| "EKS gave no reason".into())
+                    )),
                     _ => Poll::Pending(state),
                 })
             },
@@ -506,6 +548,7 @@ mod tests {
             role: "iam-role/node".into(),
             subnets: vec!["subnet/private/us-west-2a".into()],
             instance_types: vec!["m7i.large".into(), "m6i.large".into()],
+            ami_type: "AL2023_x86_64_STANDARD".into(),
             capacity: "ON_DEMAND".into(),
             min: 1,
             desired: 2,
@@ -529,6 +572,7 @@ mod tests {
             .subnets("subnet-1")
             .instance_types("m6i.large")
             .instance_types("m7i.large")
+            .ami_type(AmiTypes::Al2023X8664Standard)
             .node_role("arn:aws:iam::1:role/eksscale/node")
             .scaling_config(
                 NodegroupScalingConfig::builder()
@@ -552,7 +596,16 @@ mod tests {
             o.attrs.keys().collect::<Vec<_>>(),
             node.attrs.keys().collect::<Vec<_>>()
         );
-        for f in [INSTANCE_TYPES, LABELS, TAINTS, MIN_SIZE, DESIRED_SIZE, MAX_SIZE, VERSION] {
+        for f in [
+            INSTANCE_TYPES,
+            AMI_TYPE,
+            LABELS,
+            TAINTS,
+            MIN_SIZE,
+            DESIRED_SIZE,
+            MAX_SIZE,
+            VERSION,
+        ] {
             assert_eq!(
                 Some(&o.attrs[f]),
                 node.attrs[f].value.resolve(&BTreeMap::new()).as_ref(),

@@ -1,7 +1,9 @@
 //! EKS Pod Identity associations: a (namespace, service account) of this
 //! cluster bound to an IAM role, served by the eks-pod-identity-agent add-on.
 
+use super::ec2::coded;
 use super::eks::{self, NOT_FOUND};
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value};
 use crate::aws::tags::{self, Tags};
@@ -118,18 +120,21 @@ pub async fn ensure(
     let role_arn = cx.refs.need_arn(&want.role)?;
     match e {
         Ensure::Create => {
-            let a = cx
-                .aws
-                .eks
-                .create_pod_identity_association()
-                .cluster_name(cx.cluster)
-                .namespace(&want.namespace)
-                .service_account(&want.service_account)
-                .role_arn(&role_arn)
-                .set_tags(Some(tags::to_map(&node.tags)))
-                .send()
-                .await
-                .ctx("eks:CreatePodIdentityAssociation")?;
+            // "Role provided in the request does not exist." while IAM propagates.
+            let a = retry::eventually(cx, "eks:CreatePodIdentityAssociation", Lag::Iam, || async {
+                cx.aws
+                    .eks
+                    .create_pod_identity_association()
+                    .cluster_name(cx.cluster)
+                    .namespace(&want.namespace)
+                    .service_account(&want.service_account)
+                    .role_arn(&role_arn)
+                    .set_tags(Some(tags::to_map(&node.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| coded("eks:CreatePodIdentityAssociation", e))
+            })
+            .await?;
             let a = a
                 .association()
                 .ok_or_else(|| anyhow::anyhow!("CreatePodIdentityAssociation returned nothing"))?;
@@ -140,15 +145,18 @@ pub async fn ensure(
         }
         Ensure::Update { obs, .. } => {
             if e.touches(ROLE_ARN) {
-                cx.aws
-                    .eks
-                    .update_pod_identity_association()
-                    .cluster_name(cx.cluster)
-                    .association_id(&obs.id)
-                    .role_arn(&role_arn)
-                    .send()
-                    .await
-                    .ctx("eks:UpdatePodIdentityAssociation")?;
+                retry::eventually(cx, "eks:UpdatePodIdentityAssociation", Lag::Iam, || async {
+                    cx.aws
+                        .eks
+                        .update_pod_identity_association()
+                        .cluster_name(cx.cluster)
+                        .association_id(&obs.id)
+                        .role_arn(&role_arn)
+                        .send()
+                        .await
+                        .map_err(|e| coded("eks:UpdatePodIdentityAssociation", e))
+                })
+                .await?;
             }
             eks::tag(
                 cx.aws,

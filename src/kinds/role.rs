@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
+use super::ec2::coded;
+use super::retry::{self, Lag};
 use super::{Phase, Resolve, Value};
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, AwsResultExt, describe_error, error_code};
@@ -257,16 +259,21 @@ pub async fn ensure(
     match e {
         Ensure::Create => {
             cx.step.progress(format!("creating role {}", want.name));
-            let created = iam
-                .create_role()
-                .role_name(&want.name)
-                .path(IAM_PATH)
-                .description(&want.description)
-                .assume_role_policy_document(trust.to_string())
-                .set_tags(Some(tags::to_iam(&node.tags)?))
-                .send()
-                .await
-                .ctx("iam:CreateRole")?;
+            let role_tags = tags::to_iam(&node.tags)?;
+            // A trust naming an OIDC provider created moments ago is refused
+            // ("Invalid principal") until IAM has propagated it.
+            let created = retry::eventually(cx, "iam:CreateRole", Lag::Iam, || async {
+                iam.create_role()
+                    .role_name(&want.name)
+                    .path(IAM_PATH)
+                    .description(&want.description)
+                    .assume_role_policy_document(trust.to_string())
+                    .set_tags(Some(role_tags.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| coded("iam:CreateRole", e))
+            })
+            .await?;
             for arn in &want.managed {
                 attach(cx.aws, &want.name, arn).await?;
             }
@@ -279,12 +286,15 @@ pub async fn ensure(
         }
         Ensure::Update { obs, .. } => {
             if e.touches(TRUST) {
-                iam.update_assume_role_policy()
-                    .role_name(&want.name)
-                    .policy_document(trust.to_string())
-                    .send()
-                    .await
-                    .ctx("iam:UpdateAssumeRolePolicy")?;
+                retry::eventually(cx, "iam:UpdateAssumeRolePolicy", Lag::Iam, || async {
+                    iam.update_assume_role_policy()
+                        .role_name(&want.name)
+                        .policy_document(trust.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| coded("iam:UpdateAssumeRolePolicy", e))
+                })
+                .await?;
             }
             if e.touches(MANAGED) {
                 let have: BTreeSet<&str> = obs

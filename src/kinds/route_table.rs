@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::ResourceType;
 
 use super::ec2;
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value, gone};
 use crate::aws::tags::{self, Tags};
@@ -119,27 +120,36 @@ pub async fn ensure(
     match e {
         Ensure::Create => {
             let vpc = cx.refs.need_id(&want.vpc)?;
-            let rt = cx
-                .aws
-                .ec2
-                .create_route_table()
-                .vpc_id(vpc)
-                .tag_specifications(tags::ec2_spec(ResourceType::RouteTable, &node.tags))
-                .send()
-                .await
-                .ctx("ec2:CreateRouteTable")?;
+            let rt = retry::eventually(cx, "ec2:CreateRouteTable", Lag::Ec2Id, || async {
+                cx.aws
+                    .ec2
+                    .create_route_table()
+                    .vpc_id(&vpc)
+                    .tag_specifications(tags::ec2_spec(ResourceType::RouteTable, &node.tags))
+                    .send()
+                    .await
+                    .map_err(|e| ec2::coded("ec2:CreateRouteTable", e))
+            })
+            .await?;
             let id = rt
                 .route_table()
                 .and_then(|r| r.route_table_id())
                 .ok_or_else(|| anyhow::anyhow!("CreateRouteTable returned no id"))?
                 .to_string();
             if let Some(target) = &want.target {
-                set_default_route(cx.aws, &id, &cx.refs.need_id(target)?, false).await?;
+                let target = cx.refs.need_id(target)?;
+                retry::eventually(cx, "ec2:CreateRoute", Lag::Ec2Id, || {
+                    set_default_route(cx.aws, &id, &target, false)
+                })
+                .await?;
             }
             let mut o = node.realized(&id, cx.refs, None);
             for sn in &want.subnets {
                 let subnet = cx.refs.need_id(sn)?;
-                let assoc = associate(cx.aws, &id, &subnet).await?;
+                let assoc = retry::eventually(cx, "ec2:AssociateRouteTable", Lag::Ec2Id, || {
+                    associate(cx.aws, &id, &subnet)
+                })
+                .await?;
                 o.internal.insert(format!("assoc:{subnet}"), assoc);
             }
             Ok((Done::with(Outcome::Created, id), o))
@@ -150,7 +160,13 @@ pub async fn ensure(
             if e.touches(DEFAULT_ROUTE) {
                 let had = obs.attrs.get(DEFAULT_ROUTE).is_some_and(|v| v != "none");
                 match &want.target {
-                    Some(t) => set_default_route(cx.aws, id, &cx.refs.need_id(t)?, had).await?,
+                    Some(t) => {
+                        let target = cx.refs.need_id(t)?;
+                        retry::eventually(cx, "ec2:CreateRoute", Lag::Ec2Id, || {
+                            set_default_route(cx.aws, id, &target, had)
+                        })
+                        .await?
+                    }
                     None if had => {
                         cx.aws
                             .ec2
@@ -186,7 +202,11 @@ pub async fn ensure(
                 }
                 for sn in &want {
                     if !obs.internal.contains_key(&format!("assoc:{sn}")) {
-                        let assoc = associate(cx.aws, id, sn).await?;
+                        let assoc =
+                            retry::eventually(cx, "ec2:AssociateRouteTable", Lag::Ec2Id, || {
+                                associate(cx.aws, id, sn)
+                            })
+                            .await?;
                         o.internal.insert(format!("assoc:{sn}"), assoc);
                     }
                 }
@@ -198,7 +218,12 @@ pub async fn ensure(
     }
 }
 
-async fn set_default_route(aws: &Aws, rt: &str, target: &str, replace: bool) -> anyhow::Result<()> {
+async fn set_default_route(
+    aws: &Aws,
+    rt: &str,
+    target: &str,
+    replace: bool,
+) -> Result<(), ec2::Coded> {
     let nat = target.starts_with("nat-");
     if replace {
         let mut req = aws
@@ -211,7 +236,9 @@ async fn set_default_route(aws: &Aws, rt: &str, target: &str, replace: bool) -> 
         } else {
             req.gateway_id(target)
         };
-        req.send().await.ctx("ec2:ReplaceRoute")?;
+        req.send()
+            .await
+            .map_err(|e| ec2::coded("ec2:ReplaceRoute", e))?;
     } else {
         let mut req = aws
             .ec2
@@ -223,13 +250,15 @@ async fn set_default_route(aws: &Aws, rt: &str, target: &str, replace: bool) -> 
         } else {
             req.gateway_id(target)
         };
-        req.send().await.ctx("ec2:CreateRoute")?;
+        req.send()
+            .await
+            .map_err(|e| ec2::coded("ec2:CreateRoute", e))?;
     }
     Ok(())
 }
 
 /// Associates a subnet, taking it over if another table holds it explicitly.
-async fn associate(aws: &Aws, rt: &str, subnet: &str) -> anyhow::Result<String> {
+async fn associate(aws: &Aws, rt: &str, subnet: &str) -> Result<String, ec2::Coded> {
     match aws
         .ec2
         .associate_route_table()
@@ -246,7 +275,7 @@ async fn associate(aws: &Aws, rt: &str, subnet: &str) -> anyhow::Result<String> 
                 .filters(tags::ec2_filter("association.subnet-id", subnet))
                 .send()
                 .await
-                .ctx("ec2:DescribeRouteTables")?;
+                .map_err(|e| ec2::coded("ec2:DescribeRouteTables", e))?;
             let assoc = tables
                 .route_tables()
                 .iter()
@@ -254,7 +283,12 @@ async fn associate(aws: &Aws, rt: &str, subnet: &str) -> anyhow::Result<String> 
                 .find(|a| a.subnet_id() == Some(subnet))
                 .and_then(|a| a.route_table_association_id())
                 .ok_or_else(|| {
-                    anyhow::anyhow!("subnet reported as associated but no association was found")
+                    (
+                        None,
+                        anyhow::anyhow!(
+                            "subnet reported as associated but no association was found"
+                        ),
+                    )
                 })?;
             let r = aws
                 .ec2
@@ -263,10 +297,10 @@ async fn associate(aws: &Aws, rt: &str, subnet: &str) -> anyhow::Result<String> 
                 .route_table_id(rt)
                 .send()
                 .await
-                .ctx("ec2:ReplaceRouteTableAssociation")?;
+                .map_err(|e| ec2::coded("ec2:ReplaceRouteTableAssociation", e))?;
             Ok(r.new_association_id().unwrap_or_default().to_string())
         }
-        Err(e) => Err(describe_error("ec2:AssociateRouteTable", e)),
+        Err(e) => Err(ec2::coded("ec2:AssociateRouteTable", e)),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use super::model::{Node, Observed, Resolve};
-use super::{Cx, Deletion, Kind, diff, sweep_item};
+use super::{Cx, Deletion, Kind, NodeSpec, diff, sweep_item};
 use crate::aws::Aws;
 use crate::engine::step::StepCtx;
 use crate::engine::{Cancel, EventSink, Step, Verb};
@@ -69,11 +69,12 @@ pub fn up_steps(
     outputs: &Outputs,
 ) -> Vec<Step> {
     let world = by_key(observed);
-    graph
+    let mut steps: Vec<Step> = graph
         .iter()
         .map(|node| {
             let obs = world.get(&node.id).cloned();
-            let verb = Verb::from(diff(node, obs.as_ref(), &world).action());
+            let planned = obs.as_ref().filter(|o| !o.is_going_away());
+            let verb = Verb::from(diff(node, planned, &world).action());
             let (ctx, node, outputs) = (ctx.clone(), node.clone(), outputs.clone());
             Step {
                 id: node.id.clone(),
@@ -95,7 +96,17 @@ pub fn up_steps(
                 }),
             }
         })
-        .collect()
+        .collect();
+    // Add-ons that need nodes are waited for after the node groups that can
+    // run them (their ensure step does not wait).
+    for node in graph {
+        if let NodeSpec::Addon(a) = &node.spec
+            && let Some(step) = super::addon::ready_step(ctx, node, a, outputs)
+        {
+            steps.push(step);
+        }
+    }
+    steps
 }
 
 /// Step id for a discovered resource in `down`.

@@ -5,6 +5,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2;
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeId, NodeSpec, Observed};
 use super::{Phase, Value, gone};
 use crate::aws::tags::{self, Tags};
@@ -111,31 +112,39 @@ pub async fn ensure(
     match e {
         Ensure::Create => {
             let vpc = cx.refs.need_id(&want.vpc)?;
-            let sn = cx
-                .aws
-                .ec2
-                .create_subnet()
-                .vpc_id(vpc)
-                .cidr_block(&want.cidr)
-                .availability_zone(&want.zone)
-                .tag_specifications(tags::ec2_spec(ResourceType::Subnet, &node.tags))
-                .send()
-                .await
-                .ctx("ec2:CreateSubnet")?;
+            let sn = retry::eventually(cx, "ec2:CreateSubnet", Lag::Ec2Id, || async {
+                cx.aws
+                    .ec2
+                    .create_subnet()
+                    .vpc_id(&vpc)
+                    .cidr_block(&want.cidr)
+                    .availability_zone(&want.zone)
+                    .tag_specifications(tags::ec2_spec(ResourceType::Subnet, &node.tags))
+                    .send()
+                    .await
+                    .map_err(|e| ec2::coded("ec2:CreateSubnet", e))
+            })
+            .await?;
             let id = sn
                 .subnet()
                 .and_then(|s| s.subnet_id())
                 .ok_or_else(|| anyhow::anyhow!("CreateSubnet returned no id"))?
                 .to_string();
             if want.public {
-                set_map_public_ip(cx.aws, &id, true).await?;
+                retry::eventually(cx, "ec2:ModifySubnetAttribute", Lag::Ec2Id, || {
+                    set_map_public_ip(cx.aws, &id, true)
+                })
+                .await?;
             }
             let o = node.realized(&id, cx.refs, None);
             Ok((Done::with(Outcome::Created, id), o))
         }
         Ensure::Update { obs, .. } => {
             if e.touches(MAP_PUBLIC_IP) {
-                set_map_public_ip(cx.aws, &obs.id, want.public).await?;
+                retry::eventually(cx, "ec2:ModifySubnetAttribute", Lag::Ec2Id, || {
+                    set_map_public_ip(cx.aws, &obs.id, want.public)
+                })
+                .await?;
             }
             ec2::tag(cx, &obs.id, &e.tag_changes()).await?;
             let o = node.realized(&obs.id, cx.refs, Some(obs));
@@ -145,15 +154,15 @@ pub async fn ensure(
     }
 }
 
-async fn set_map_public_ip(aws: &Aws, subnet: &str, value: bool) -> anyhow::Result<()> {
+async fn set_map_public_ip(aws: &Aws, subnet: &str, value: bool) -> Result<(), ec2::Coded> {
     aws.ec2
         .modify_subnet_attribute()
         .subnet_id(subnet)
         .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build())
         .send()
         .await
-        .ctx("ec2:ModifySubnetAttribute")?;
-    Ok(())
+        .map(drop)
+        .map_err(|e| ec2::coded("ec2:ModifySubnetAttribute", e))
 }
 
 pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {

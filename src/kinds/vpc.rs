@@ -4,6 +4,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 use super::ec2;
+use super::retry::{self, Lag};
 use super::{Change, Cx, Deletion, DiscoverCx, Ensure, Kind, Node, NodeSpec, Observed, Phase};
 use super::{Value, gone};
 use crate::aws::tags::{self, TAG_EXPIRES, Tags};
@@ -149,18 +150,23 @@ pub async fn ensure(
                 .ok_or_else(|| anyhow::anyhow!("CreateVpc returned no id"))?
                 .to_string();
             // DNS support is on by default; hostnames are needed for EKS nodes.
-            set_dns(cx.aws, &id, false, true).await?;
+            retry::eventually(cx, "ec2:ModifyVpcAttribute", Lag::Ec2Id, || {
+                set_dns(cx.aws, &id, false, true)
+            })
+            .await?;
             let mut o = node.realized(&id, cx.refs, None);
             o.tags = t;
             Ok((Done::with(Outcome::Created, id), o))
         }
         Ensure::Update { obs, .. } => {
-            set_dns(
-                cx.aws,
-                &obs.id,
-                e.touches(DNS_SUPPORT),
-                e.touches(DNS_HOSTNAMES),
-            )
+            retry::eventually(cx, "ec2:ModifyVpcAttribute", Lag::Ec2Id, || {
+                set_dns(
+                    cx.aws,
+                    &obs.id,
+                    e.touches(DNS_SUPPORT),
+                    e.touches(DNS_HOSTNAMES),
+                )
+            })
             .await?;
             ec2::tag(cx, &obs.id, &e.tag_changes()).await?;
             let o = node.realized(&obs.id, cx.refs, Some(obs));
@@ -170,7 +176,7 @@ pub async fn ensure(
     }
 }
 
-async fn set_dns(aws: &Aws, vpc: &str, support: bool, hostnames: bool) -> anyhow::Result<()> {
+async fn set_dns(aws: &Aws, vpc: &str, support: bool, hostnames: bool) -> Result<(), ec2::Coded> {
     let on = || AttributeBooleanValue::builder().value(true).build();
     if support {
         aws.ec2
@@ -179,7 +185,7 @@ async fn set_dns(aws: &Aws, vpc: &str, support: bool, hostnames: bool) -> anyhow
             .enable_dns_support(on())
             .send()
             .await
-            .ctx("ec2:ModifyVpcAttribute")?;
+            .map_err(|e| ec2::coded("ec2:ModifyVpcAttribute", e))?;
     }
     if hostnames {
         aws.ec2
@@ -188,7 +194,7 @@ async fn set_dns(aws: &Aws, vpc: &str, support: bool, hostnames: bool) -> anyhow
             .enable_dns_hostnames(on())
             .send()
             .await
-            .ctx("ec2:ModifyVpcAttribute")?;
+            .map_err(|e| ec2::coded("ec2:ModifyVpcAttribute", e))?;
     }
     Ok(())
 }

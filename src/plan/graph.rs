@@ -332,6 +332,7 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
             endpoint_private: spec.endpoint.private,
             public_access_cidrs: spec.endpoint.public_access_cidrs.clone(),
             logging,
+            support_type: spec.support_type.as_str().to_string(),
             bootstrap_admin: spec.access.bootstrap_creator_admin,
             bootstrap_self_managed_addons: !managed_core,
         }
@@ -359,10 +360,25 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
         );
     }
 
+    // Node groups that can run an add-on's pods: some nodes, no hard taint.
+    let schedulable: Vec<NodeId> = spec
+        .node_group_names(zones)
+        .iter()
+        .filter(|(_, ng, _)| {
+            ng.desired > 0
+                && !ng.taints.iter().any(|t| {
+                    matches!(
+                        t.effect,
+                        crate::spec::TaintEffect::NoSchedule | crate::spec::TaintEffect::NoExecute
+                    )
+                })
+        })
+        .map(|(name, _, _)| nodegroup::id(name))
+        .collect();
     let mut before_nodes = Vec::new();
     for name in &spec.addons {
         let info = crate::catalog::addon(name);
-        let role = info.and_then(|i| i.irsa_service_account).map(|(ns, sa)| {
+        let role = info.and_then(|i| i.irsa).map(|irsa| {
             out.push(role_node(
                 spec,
                 name,
@@ -374,10 +390,10 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
                     ),
                     trust: Trust::Irsa {
                         provider: oidc_provider::ID.into(),
-                        namespace: ns.to_string(),
-                        service_account: sa.to_string(),
+                        namespace: irsa.namespace.to_string(),
+                        service_account: irsa.service_account.to_string(),
                     },
-                    managed: vec![managed_policy_arn(&spec.region, "AmazonEKS_CNI_Policy")],
+                    managed: vec![managed_policy_arn(&spec.region, irsa.policy)],
                     inline: Vec::new(),
                 },
             ));
@@ -395,6 +411,12 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
                 version: inputs.addon_versions.get(name).cloned().unwrap_or_default(),
                 role,
                 before_nodes: before,
+                runs_on: if before {
+                    Vec::new()
+                } else {
+                    schedulable.clone()
+                },
+                core: info.is_some_and(|i| i.core),
             }
             .node(base_tags(spec, &id)),
         );
@@ -423,6 +445,7 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
                 role: NODE_ROLE.into(),
                 subnets,
                 instance_types: ng.instance_types.clone(),
+                ami_type: ng.ami_type.as_str().to_string(),
                 capacity: ng.capacity.as_str().to_string(),
                 min: ng.min,
                 desired: ng.desired,

@@ -82,7 +82,7 @@ pub fn plan(graph: &[Node], observed: &[Observed]) -> Plan {
     let entries = graph
         .iter()
         .map(|n| {
-            let obs = world.get(&n.id);
+            let obs = world.get(&n.id).filter(|o| !o.is_going_away());
             PlanEntry {
                 id: n.id.clone(),
                 kind: n.kind(),

@@ -59,6 +59,7 @@ fn every_bad_config_is_rejected_before_any_aws_call() {
                 .env_remove("AWS_DEFAULT_REGION")
                 .env_remove("AWS_PROFILE")
                 .env("HOME", home.path())
+                .env("AWS_EC2_METADATA_DISABLED", "true")
                 .env("AWS_CONFIG_FILE", home.path().join("none"))
                 .output()
                 .unwrap();

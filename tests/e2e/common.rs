@@ -3,6 +3,7 @@
 //! SDK clients (an independent reader, not eksscale's own discovery).
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,6 +55,23 @@ impl Workspace {
         let text = format!(
             "apiVersion: eksscale.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {name}\n  region: {region}\n  tags:\n    team: e2e\nspec:\n{spec}"
         );
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Writes `eksscale.yaml` from `tests/configs/<template>`, with `${name}`,
+    /// `${region}` and every other `${key}` of `vars` filled in.
+    pub fn config_file(&self, template: &str, vars: &[(&str, &str)]) -> PathBuf {
+        let mut text = std::fs::read_to_string(repo_path(&format!("tests/configs/{template}")))
+            .unwrap_or_else(|e| panic!("tests/configs/{template}: {e}"));
+        for (k, v) in vars {
+            text = text.replace(&format!("${{{k}}}"), v);
+        }
+        assert!(
+            !text.contains("${"),
+            "tests/configs/{template} has a placeholder no test filled in:\n{text}"
+        );
+        let p = self.path("eksscale.yaml");
         std::fs::write(&p, text).expect("write config");
         p
     }
@@ -187,11 +205,16 @@ pub struct Reader {
 
 impl Reader {
     pub async fn new(region: &str) -> Self {
+        Self::at(&endpoint(), region).await
+    }
+
+    /// A reader for an emulator of the test's own.
+    pub async fn at(url: &str, region: &str) -> Self {
         let creds =
             aws_credential_types::Credentials::new("testing", "testing", None, None, "tests");
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
-            .endpoint_url(endpoint())
+            .endpoint_url(url)
             .credentials_provider(creds)
             .load()
             .await;
@@ -472,6 +495,12 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// The emulator's request counts per operation and injected failures
+    /// (`GET /_emulator/stats`, tests/emulator/README.md).
+    pub async fn stats(&self) -> serde_json::Value {
+        stats(&self.url).await
+    }
+
     pub fn start(env: &[(&str, &str)]) -> Self {
         let server = TestServer::start("tests/emulator/server.py", &[], env, 60);
         Self {
@@ -497,8 +526,44 @@ impl Workspace {
                 self.path("no-aws-credentials"),
             )
             .env("HOME", self.dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("CI", "1")
             .env("NO_COLOR", "1");
         cmd
     }
+}
+
+/// `GET /_emulator/stats` of the emulator at `url`.
+pub async fn stats(url: &str) -> serde_json::Value {
+    let text = reqwest::get(format!("{url}/_emulator/stats"))
+        .await
+        .expect("emulator answers")
+        .text()
+        .await
+        .expect("emulator stats body");
+    serde_json::from_str(&text).expect("stats are JSON")
+}
+
+/// What a cluster has, counted by an independent reader: EC2 and IAM
+/// resources by kind (from [`Reader::tagged`]) plus EKS node groups.
+pub async fn census(aws: &Reader, cluster: &str) -> BTreeMap<String, usize> {
+    let mut m: BTreeMap<String, usize> = BTreeMap::new();
+    for item in aws.tagged(cluster).await {
+        let kind = item.split(' ').next().unwrap_or_default().to_string();
+        *m.entry(kind).or_default() += 1;
+    }
+    if let Ok(c) = aws.eks.describe_cluster().name(cluster).send().await
+        && c.cluster().is_some()
+    {
+        *m.entry("cluster".into()).or_default() += 1;
+        let ngs = aws
+            .eks
+            .list_nodegroups()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .unwrap();
+        m.insert("nodegroup".into(), ngs.nodegroups().len());
+    }
+    m
 }

@@ -11,3 +11,4 @@ mod eks;
 mod interrupt;
 mod keda;
 mod network;
+mod real_aws;

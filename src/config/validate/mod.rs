@@ -176,6 +176,14 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             c.err(&path, format!("add-on {a:?} is listed twice"));
         }
     }
+    if !s.addons.iter().any(|a| a == "vpc-cni") {
+        c.err(
+            "spec.addons",
+            "spec.addons must include vpc-cni: without it EKS bootstraps a self-managed aws-node that runs with the node role, which has no CNI permissions, so nodes stay NotReady and the node groups fail (eksscale gives vpc-cni its own IRSA role)",
+        );
+    }
+
+    // --- Node groups -------------------------------------------------------------
     let node_groups = nodegroups::check(&mut c, s, &zones, &region);
     if s.vpc.nat_gateway == NatMode::None {
         c.warn(
@@ -331,6 +339,7 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
         },
         samples: s.samples.clone(),
         ttl,
+        support_type: s.support_type,
     };
     Ok((spec, c.warnings))
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use super::names::{check_label_key, check_label_value, clamp_i32, is_eks_name, is_instance_type};
 use super::network::expected_suffixes;
 use super::{Checker, NODEGROUP_NAME_MAX};
+use crate::catalog::instance_types::{self, InstanceType};
+use crate::config::schema::NodeGroupFile;
 use crate::config::schema::SpecFile;
+use crate::spec::AmiType;
 use crate::spec::{NodeGroupSpec, Taint, ZoneChoice};
 
 pub(super) fn check(
@@ -91,6 +94,7 @@ pub(super) fn check(
                 );
             }
         }
+        let ami_type = ami_type(c, &p, ng, &s.kubernetes_version);
         let (min, desired, max) = (ng.min_size, ng.desired_size, ng.max_size);
         if min < 0 {
             c.err(
@@ -167,6 +171,7 @@ pub(super) fn check(
         node_groups.push(NodeGroupSpec {
             name: ng.name.clone(),
             instance_types: ng.instance_types.clone(),
+            ami_type,
             capacity: ng.capacity_type,
             min: clamp_i32(min),
             desired: clamp_i32(desired),
@@ -177,4 +182,71 @@ pub(super) fn check(
         });
     }
     node_groups
+}
+
+/// The node group's AMI type: as given (checked against its instance types
+/// and Kubernetes version), or chosen from the instance types. EKS checks the
+/// same at CreateNodegroup, minutes into `up`; here it is exit 2 before any
+/// AWS call.
+fn ami_type(c: &mut Checker, p: &str, ng: &NodeGroupFile, kubernetes: &str) -> AmiType {
+    let mut known: Vec<InstanceType> = Vec::new();
+    for (j, t) in ng.instance_types.iter().enumerate() {
+        match instance_types::get(t) {
+            Some(it) => known.push(it),
+            // Syntax errors are reported above; a new type eksscale does not
+            // know yet can be used by naming the AMI type.
+            None if !is_instance_type(t) => {}
+            None if ng.ami_type.is_some() => c.warn(
+                format!("{p}.instanceTypes[{j}]"),
+                format!("{p}.instanceTypes[{j}]: instance type {t:?} is not in eksscale's catalog; EKS will check it against amiType"),
+            ),
+            None => c.err(
+                format!("{p}.instanceTypes[{j}]"),
+                format!("{p}.instanceTypes[{j}]: {t:?} is not an EC2 instance type eksscale knows (check the spelling; for a type newer than eksscale's catalog, set amiType explicitly)"),
+            ),
+        }
+    }
+    let ami = match ng.ami_type {
+        Some(ami) => {
+            for t in known.iter().filter(|t| !instance_types::fits(ami, t)) {
+                c.err(
+                    format!("{p}.amiType"),
+                    format!(
+                        "{p}.amiType: [{}] is not a valid instance type for amiType {} ({} is {}{}); pick a matching instance type or amiType",
+                        t.name,
+                        ami.as_str(),
+                        t.name,
+                        t.arch.as_str(),
+                        match t.accelerator {
+                            instance_types::Accelerator::None => ", no GPU",
+                            instance_types::Accelerator::Nvidia => ", NVIDIA GPU",
+                            instance_types::Accelerator::Neuron => ", AWS Neuron",
+                        }
+                    ),
+                );
+            }
+            ami
+        }
+        None => match instance_types::default_ami(&known) {
+            Ok(ami) => ami,
+            Err(why) if !known.is_empty() => {
+                c.err(
+                    format!("{p}.instanceTypes"),
+                    format!("{p}.instanceTypes: {why}"),
+                );
+                AmiType::Al2023X86_64Standard
+            }
+            Err(_) => AmiType::Al2023X86_64Standard,
+        },
+    };
+    if ami.is_al2() && crate::catalog::minor_of(kubernetes).is_some_and(|v| v >= (1, 33)) {
+        c.err(
+            format!("{p}.amiType"),
+            format!(
+                "{p}.amiType: {} is Amazon Linux 2, which EKS does not offer for Kubernetes 1.33 and later; use the AL2023 equivalent",
+                ami.as_str()
+            ),
+        );
+    }
+    ami
 }

@@ -6,6 +6,8 @@
 //! before any AWS call. AWS remains the authority at run time (e.g. the add-on
 //! version comes from `DescribeAddonVersions`).
 
+pub mod instance_types;
+
 /// Kubernetes minor versions eksscale accepts for `spec.kubernetesVersion`.
 pub const KUBERNETES_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35", "1.36"];
 
@@ -16,56 +18,88 @@ pub struct AddonInfo {
     /// Runs as a DaemonSet (or equivalent) and becomes ACTIVE without nodes; node
     /// groups wait for these, because pods on new nodes need them from the start.
     pub before_nodes: bool,
-    /// The IRSA service account this add-on's AWS identity is bound to, if eksscale
-    /// creates a role for it.
-    pub irsa_service_account: Option<(&'static str, &'static str)>,
+    /// The IRSA identity eksscale creates for the add-on, if it needs AWS permissions.
+    pub irsa: Option<Irsa>,
+    /// Deleting it from a running cluster would break it (pod networking, DNS,
+    /// service routing): when it leaves the config, EKS stops managing it but its
+    /// workloads keep running (`DeleteAddon` with `preserve`).
+    pub core: bool,
+}
+
+/// An add-on's service account and the AWS managed policy its role gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Irsa {
+    pub namespace: &'static str,
+    pub service_account: &'static str,
+    /// Name after `arn:<partition>:iam::aws:policy/`.
+    pub policy: &'static str,
 }
 
 pub const ADDONS: &[AddonInfo] = &[
     AddonInfo {
         name: "vpc-cni",
         before_nodes: true,
-        irsa_service_account: Some(("kube-system", "aws-node")),
+        irsa: Some(Irsa {
+            namespace: "kube-system",
+            service_account: "aws-node",
+            policy: "AmazonEKS_CNI_Policy",
+        }),
+        core: true,
     },
     AddonInfo {
         name: "kube-proxy",
         before_nodes: true,
-        irsa_service_account: None,
+        irsa: None,
+        core: true,
     },
     AddonInfo {
         name: "eks-pod-identity-agent",
         before_nodes: true,
-        irsa_service_account: None,
+        irsa: None,
+        core: false,
     },
     AddonInfo {
         name: "coredns",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: None,
+        core: true,
     },
     AddonInfo {
         name: "metrics-server",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: None,
+        core: false,
     },
+    // Without AWS permissions no volume is ever provisioned: the controller's
+    // service account gets an IRSA role with AWS's policy for the driver
+    // (EKS user guide, "Amazon EBS CSI driver" > "Step 1: Create an IAM role").
     AddonInfo {
         name: "aws-ebs-csi-driver",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: Some(Irsa {
+            namespace: "kube-system",
+            service_account: "ebs-csi-controller-sa",
+            policy: "service-role/AmazonEBSCSIDriverPolicy",
+        }),
+        core: false,
     },
     AddonInfo {
         name: "snapshot-controller",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: None,
+        core: false,
     },
     AddonInfo {
         name: "kube-state-metrics",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: None,
+        core: false,
     },
     AddonInfo {
         name: "cert-manager",
         before_nodes: false,
-        irsa_service_account: None,
+        irsa: None,
+        core: false,
     },
 ];
 
