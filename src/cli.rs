@@ -112,8 +112,8 @@ pub enum Command {
 
     /// Delete everything eksscale made for a cluster, and prove it is gone.
     #[command(
-        long_about = "Delete every resource tagged for the cluster in reverse dependency order, including what Kubernetes left in the VPC (load balancers, ENIs, security groups). Works from --name and --region alone. Ends by discovering again: exits 1 listing anything still there. Safe to re-run after a partial failure; deleting nothing is a success.\n\nRefuses to run without a terminal unless --yes is given.",
-        after_help = "Examples:\n  eksscale down                       # asks for confirmation\n  eksscale down --dry-run             # list what would be deleted\n  eksscale down --name demo --region us-west-2 --yes"
+        long_about = "Delete every resource eksscale made for the cluster (both tags eksscale.io/cluster and eksscale.io/region) in reverse dependency order, including what Kubernetes or EKS made for it in the VPC (load balancers, ENIs, security groups tagged for the cluster). Works from --name and --region alone. Never touches what eksscale does not own: a same-named cluster made by another tool, or anything else in the VPC, is reported and left alone (a VPC something else still uses is kept, and the blockers are named). Ends by discovering again: exits 1 listing anything still there. Safe to re-run after a partial failure; deleting nothing is a success.\n\nLists what it will delete, grouped by kind, and asks for the cluster name; without a terminal it refuses unless --yes is given.",
+        after_help = "Examples:\n  eksscale down                       # lists what it deletes, asks for confirmation\n  eksscale down --dry-run             # list what would be deleted\n  eksscale down --name demo --region us-west-2 --yes\n  eksscale down --yes --keep-logs     # keep the control-plane logs (audit trail)"
     )]
     Down(DownArgs),
 
@@ -140,8 +140,8 @@ pub enum Command {
 
     /// Print the IAM policies of every role eksscale creates.
     #[command(
-        long_about = "Print, for every IAM role the config implies, its trust policy, the AWS managed policies attached and the inline permissions, as `up` would create them now. Review them before the first `up`, or hand them to a security team. Values only known after `up` are marked placeholders.",
-        after_help = "Examples:\n  eksscale policy\n  eksscale policy --role keda-operator -o json | jq '.[0].inline_policies'"
+        long_about = "Print, for every IAM role the config implies, its trust policy, the AWS managed policies attached and the inline permissions, as `up` would create them now. Review them before the first `up`, or hand them to a security team. Values only known after `up` are marked placeholders.\n\nWith --operator, print instead the policy the person or CI role that runs `up` and `down` needs for this config: explicit actions only, creates only with eksscale's ownership tags, changes and deletes only of resources carrying them, IAM writes only under /eksscale/ and this cluster's role names, iam:PassRole only to EKS, iam:AttachRolePolicy only of the managed policies eksscale uses. The end-to-end tests check that every AWS call `up` and `down` make is allowed by it.",
+        after_help = "Examples:\n  eksscale policy\n  eksscale policy --role keda-operator -o json | jq '.[0].inline_policies'\n  eksscale policy --operator -o json > eksscale-operator.json\n  aws iam create-policy --policy-name eksscale-demo --policy-document file://eksscale-operator.json"
     )]
     Policy(PolicyArgs),
 }
@@ -204,8 +204,12 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// Only this role: cluster, node, vpc-cni or keda-operator.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "operator")]
     pub role: Option<String>,
+    /// Print instead the IAM policy the person or CI role running `up` and
+    /// `down` needs for this config (a bare policy document).
+    #[arg(long)]
+    pub operator: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +244,10 @@ pub struct DownArgs {
     /// Only list what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// Keep the control-plane log group (/aws/eks/<name>/cluster), e.g. as an
+    /// audit trail; it keeps its retention and tags.
+    #[arg(long)]
+    pub keep_logs: bool,
 }
 
 #[cfg(test)]

@@ -9,10 +9,27 @@ use serde_json::Value;
 const TRUST_SERVICE: &str = include_str!("../policies/trust-service.json.j2");
 const TRUST_IRSA: &str = include_str!("../policies/trust-irsa.json.j2");
 const TRUST_POD_IDENTITY: &str = include_str!("../policies/trust-pod-identity.json.j2");
+const TRUST_EKS_CLUSTER: &str = include_str!("../policies/trust-eks-cluster.json.j2");
+const OPERATOR: &str = include_str!("../policies/operator.json.j2");
 const KEDA_OPERATOR: &str = include_str!("../policies/keda-operator.json.j2");
 
-/// Actions that AWS only grants on `Resource: "*"` (no resource-level scoping).
-const UNSCOPABLE_ACTIONS: &[&str] = &["cloudwatch:GetMetricData", "sts:GetCallerIdentity"];
+/// Actions that AWS only grants on `Resource: "*"` (no resource-level
+/// scoping, per the Service Authorization Reference): besides these, every
+/// `ec2:Describe*` and `elasticloadbalancing:Describe*`.
+const UNSCOPABLE_ACTIONS: &[&str] = &[
+    "cloudwatch:GetMetricData",
+    "eks:DescribeAddonVersions",
+    "iam:ListOpenIDConnectProviders",
+    "iam:ListRoles",
+    "logs:DescribeLogGroups",
+    "sts:GetCallerIdentity",
+];
+
+fn unscopable(action: &str) -> bool {
+    UNSCOPABLE_ACTIONS.contains(&action)
+        || action.starts_with("ec2:Describe")
+        || action.starts_with("elasticloadbalancing:Describe")
+}
 
 fn render(name: &str, template: &str, ctx: minijinja::Value) -> anyhow::Result<Value> {
     let mut env = minijinja::Environment::new();
@@ -51,12 +68,81 @@ pub fn trust_irsa(
     )
 }
 
-/// EKS Pod Identity trust, limited to one cluster of one account.
-pub fn trust_pod_identity(account_id: &str, cluster_arn: &str) -> anyhow::Result<Value> {
+/// EKS Pod Identity trust, limited to one cluster of one account and to one
+/// namespace and service account (the session tags EKS Pod Identity sets:
+/// EKS user guide, "Define which namespaces and service accounts ... can use
+/// a role", `aws:RequestTag/kubernetes-namespace` and
+/// `aws:RequestTag/kubernetes-service-account`).
+pub fn trust_pod_identity(
+    account_id: &str,
+    cluster_arn: &str,
+    namespace: &str,
+    service_account: &str,
+) -> anyhow::Result<Value> {
     render(
         "trust-pod-identity.json.j2",
         TRUST_POD_IDENTITY,
+        minijinja::context! { account_id, cluster_arn, namespace, service_account },
+    )
+}
+
+/// The EKS cluster role's trust, pinned to this account and this cluster's
+/// ARN (confused-deputy protection: IAM user guide, "The confused deputy
+/// problem", `aws:SourceAccount` / `aws:SourceArn`).
+pub fn trust_eks_cluster(account_id: &str, cluster_arn: &str) -> anyhow::Result<Value> {
+    render(
+        "trust-eks-cluster.json.j2",
+        TRUST_EKS_CLUSTER,
         minijinja::context! { account_id, cluster_arn },
+    )
+}
+
+/// What the operator policy is rendered for.
+#[derive(Debug, Clone)]
+pub struct Operator<'a> {
+    pub cluster: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    /// The AWS managed policies eksscale attaches to its roles.
+    pub managed_policies: Vec<String>,
+    pub boundary: Option<&'a str>,
+}
+
+/// The IAM policy a person or CI role needs to run `up` and `down` for one
+/// cluster: explicit actions only; creates only with the ownership tags;
+/// changes and deletes only of resources carrying them (or, for what
+/// Kubernetes made, the cluster's Kubernetes tags); IAM writes only under
+/// eksscale's path and this cluster's role name prefix; PassRole only to EKS;
+/// AttachRolePolicy only of the managed policies eksscale uses.
+pub fn operator(o: &Operator<'_>) -> anyhow::Result<Value> {
+    let partition = crate::spec::partition(o.region);
+    let dns_suffix = if partition == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    let mut managed = o.managed_policies.clone();
+    managed.sort();
+    managed.dedup();
+    let role_arn_pattern = format!(
+        "arn:{partition}:iam::{}:role/eksscale/{}*",
+        o.account,
+        crate::spec::role_prefix(o.cluster, o.region)
+    );
+    render(
+        "operator.json.j2",
+        OPERATOR,
+        minijinja::context! {
+            name => o.cluster,
+            region => o.region,
+            account => o.account,
+            partition,
+            dns_suffix,
+            boundary => o.boundary,
+            managed_policies => managed,
+            role_arn_pattern,
+            eks_arn => format!("arn:{partition}:eks:{}:{}", o.region, o.account),
+        },
     )
 }
 
@@ -128,6 +214,23 @@ fn as_list(v: Option<&Value>) -> Vec<&Value> {
     }
 }
 
+/// A `Resource: "*"` statement that a condition narrows to one cluster's
+/// resources (tags), to tagging at creation, or to named services.
+fn narrowed_by_condition(st: &Value) -> bool {
+    let Some(cond) = st.get("Condition").and_then(Value::as_object) else {
+        return false;
+    };
+    cond.values()
+        .filter_map(Value::as_object)
+        .flat_map(|m| m.keys())
+        .any(|k| {
+            k.starts_with("aws:RequestTag/")
+                || k.starts_with("aws:ResourceTag/")
+                || k == "ec2:CreateAction"
+                || k == "iam:AWSServiceName"
+        })
+}
+
 /// Least-privilege checks every document must pass.
 pub fn lint(doc: &Value) -> anyhow::Result<()> {
     let statements = as_list(doc.get("Statement"));
@@ -170,9 +273,12 @@ pub fn lint(doc: &Value) -> anyhow::Result<()> {
             continue;
         }
         for r in as_list(st.get("Resource")) {
-            if r.as_str() == Some("*") && !actions.iter().all(|a| UNSCOPABLE_ACTIONS.contains(a)) {
+            if r.as_str() == Some("*")
+                && !actions.iter().all(|a| unscopable(a))
+                && !narrowed_by_condition(st)
+            {
                 bail!(
-                    "statement {i}: Resource \"*\" is only allowed for actions AWS cannot scope ({})",
+                    "statement {i}: Resource \"*\" is only allowed for actions AWS cannot scope (ec2:Describe*, elasticloadbalancing:Describe*, {}) or under a tag or service condition",
                     UNSCOPABLE_ACTIONS.join(", ")
                 );
             }

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Which cluster a resource belongs to (`eksscale.io/cluster=<name>`).
 pub const TAG_CLUSTER: &str = "eksscale.io/cluster";
+/// Which region's deployment a resource belongs to: IAM is global, so
+/// clusters of the same name in two regions must not share roles.
+pub const TAG_REGION: &str = "eksscale.io/region";
 /// Which graph node a resource is (`eksscale.io/component=subnet/public/...`).
 pub const TAG_COMPONENT: &str = "eksscale.io/component";
 /// When a cluster with `spec.ttl` expires (RFC 3339, UTC), on its VPC.
@@ -39,7 +42,8 @@ pub fn ec2_spec(
         .build()
 }
 
-/// `tag:eksscale.io/cluster = <name>` (EC2 describe filter).
+/// `tag:eksscale.io/cluster = <name>` (EC2 describe filter; ownership is
+/// then checked with [`owned_by`], region included).
 pub fn ec2_cluster_filter(cluster: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name(format!("tag:{TAG_CLUSTER}"))
@@ -75,9 +79,38 @@ pub fn from_map(tags: Option<&HashMap<String, String>>) -> Tags {
         .unwrap_or_default()
 }
 
-/// Whether a resource belongs to `cluster` according to its tags.
-pub fn owned_by(tags: &Tags, cluster: &str) -> bool {
+/// Whether a resource belongs to this deployment of `cluster` in `region`:
+/// it must carry both ownership tags. Nothing without them is ever modified
+/// or deleted.
+pub fn owned_by(tags: &Tags, cluster: &str, region: &str) -> bool {
     tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster)
+        && tags.get(TAG_REGION).is_some_and(|r| r == region)
+}
+
+/// Carries `eksscale.io/cluster=<cluster>` (what the EC2 tag filter asks
+/// for; checked again because not every EC2 implementation honours it).
+pub fn for_cluster(tags: &Tags, cluster: &str) -> bool {
+    tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster)
+}
+
+/// Tagged for the same cluster name in another region: another deployment's,
+/// not ours and not in our way (IAM roles and OIDC providers are global).
+pub fn other_region(tags: &Tags, cluster: &str, region: &str) -> bool {
+    tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster)
+        && tags.get(TAG_REGION).is_some_and(|r| r != region)
+}
+
+/// Why a resource found for `cluster` is not eksscale's, or `None` if it is.
+pub fn not_ours(tags: &Tags, cluster: &str, region: &str) -> Option<String> {
+    if owned_by(tags, cluster, region) {
+        return None;
+    }
+    Some(match (tags.get(TAG_CLUSTER), tags.get(TAG_REGION)) {
+        (None, _) => format!("it has no {TAG_CLUSTER} tag: eksscale did not create it"),
+        (Some(c), _) if c != cluster => format!("it is tagged {TAG_CLUSTER}={c}"),
+        (Some(_), None) => format!("it has no {TAG_REGION}={region} tag"),
+        (Some(_), Some(r)) => format!("it is tagged {TAG_REGION}={r}"),
+    })
 }
 
 /// The graph node id recorded on the resource.

@@ -107,19 +107,82 @@ pub fn addon(name: &str) -> Option<&'static AddonInfo> {
     ADDONS.iter().find(|a| a.name == name)
 }
 
-/// A KEDA release eksscale can install, and the Kubernetes versions KEDA
-/// tested it on (from the KEDA release notes / compatibility matrix).
+/// A KEDA release eksscale can install, the Kubernetes versions KEDA tested
+/// it on (KEDA's compatibility matrix), and what its release manifest
+/// contains: every object (kind, namespace, name) and the images it runs. A
+/// manifest (downloaded, cached or given in `keda.manifest`) with any other
+/// object or image is refused before anything is applied: it is applied with
+/// cluster-admin rights, so it is checked against this inventory, not trusted
+/// on first use.
 #[derive(Debug, Clone, Copy)]
 pub struct KedaRelease {
     pub version: &'static str,
     pub kubernetes_min: &'static str,
     pub kubernetes_max: &'static str,
+    /// (kind, namespace or "" for cluster-scoped, name).
+    pub objects: &'static [(&'static str, &'static str, &'static str)],
+    /// Image names under the registry (`<registry>/<name>:<version>`).
+    pub images: &'static [&'static str],
+    /// The registry the official manifest's images come from.
+    pub registry: &'static str,
 }
+
+/// From `kubectl kustomize config/default` of kedacore/keda at v2.20.2 (the
+/// recipe of KEDA's `make release`): 24 objects, 3 images.
+const KEDA_2_20_2_OBJECTS: &[(&str, &str, &str)] = &[
+    ("Namespace", "", "keda"),
+    (
+        "CustomResourceDefinition",
+        "",
+        "cloudeventsources.eventing.keda.sh",
+    ),
+    (
+        "CustomResourceDefinition",
+        "",
+        "clustercloudeventsources.eventing.keda.sh",
+    ),
+    (
+        "CustomResourceDefinition",
+        "",
+        "clustertriggerauthentications.keda.sh",
+    ),
+    ("CustomResourceDefinition", "", "scaledjobs.keda.sh"),
+    ("CustomResourceDefinition", "", "scaledobjects.keda.sh"),
+    (
+        "CustomResourceDefinition",
+        "",
+        "triggerauthentications.keda.sh",
+    ),
+    ("ServiceAccount", "keda", "keda-operator"),
+    ("Role", "keda", "keda-operator"),
+    ("ClusterRole", "", "keda-external-metrics-reader"),
+    ("ClusterRole", "", "keda-operator"),
+    ("RoleBinding", "keda", "keda-operator"),
+    ("RoleBinding", "kube-system", "keda-auth-reader"),
+    (
+        "ClusterRoleBinding",
+        "",
+        "keda-hpa-controller-external-metrics",
+    ),
+    ("ClusterRoleBinding", "", "keda-operator"),
+    ("ClusterRoleBinding", "", "keda-system-auth-delegator"),
+    ("Service", "keda", "keda-admission-webhooks"),
+    ("Service", "keda", "keda-metrics-apiserver"),
+    ("Service", "keda", "keda-operator"),
+    ("Deployment", "keda", "keda-admission"),
+    ("Deployment", "keda", "keda-metrics-apiserver"),
+    ("Deployment", "keda", "keda-operator"),
+    ("APIService", "", "v1beta1.external.metrics.k8s.io"),
+    ("ValidatingWebhookConfiguration", "", "keda-admission"),
+];
 
 pub const KEDA_RELEASES: &[KedaRelease] = &[KedaRelease {
     version: "2.20.2",
     kubernetes_min: "1.33",
     kubernetes_max: "1.35",
+    objects: KEDA_2_20_2_OBJECTS,
+    images: &["keda", "keda-metrics-apiserver", "keda-admission-webhooks"],
+    registry: "ghcr.io/kedacore",
 }];
 
 pub fn keda_release(version: &str) -> Option<&'static KedaRelease> {

@@ -10,7 +10,7 @@ use super::output::Report;
 use crate::cli::{DownArgs, Global};
 use crate::engine::{self, Outcome, StepStatus};
 use crate::keda::uninstall;
-use crate::kinds::steps::{RunCtx, down_steps};
+use crate::kinds::steps::{RunCtx, down_items, down_steps};
 use crate::kinds::{self, Kind, Observed, Scope};
 use crate::kube::steps::KubeAccess;
 
@@ -24,6 +24,12 @@ pub struct DownReport {
     deleted: usize,
     /// What still exists after the run (empty on success).
     remaining: Vec<Observed>,
+    /// Found for the cluster but not eksscale's: never modified or deleted.
+    left_alone: Vec<Observed>,
+    /// eksscale's, but kept because something else still uses them (each with
+    /// what blocks it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blocked: Vec<Blocked>,
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<BTreeMap<String, StepStatus>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -32,9 +38,44 @@ pub struct DownReport {
     elapsed_ms: u64,
 }
 
+#[derive(Serialize)]
+struct Blocked {
+    kind: Kind,
+    id: String,
+    reason: String,
+}
+
+/// Resources grouped by kind, one line per kind: `  subnet (6): a, b, ...`.
+fn grouped(items: &[Observed]) -> String {
+    let mut by_kind: BTreeMap<Kind, Vec<&str>> = BTreeMap::new();
+    for o in items {
+        by_kind.entry(o.kind).or_default().push(&o.id);
+    }
+    by_kind
+        .iter()
+        .map(|(k, ids)| format!("  {k} ({}): {}\n", ids.len(), ids.join(", ")))
+        .collect()
+}
+
 impl fmt::Display for DownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (name, region) = (&self.head.cluster, &self.head.region);
+        if !self.left_alone.is_empty() {
+            writeln!(
+                f,
+                "Not owned by eksscale, left alone ({}):",
+                self.left_alone.len()
+            )?;
+            for o in &self.left_alone {
+                writeln!(
+                    f,
+                    "  {} {}: {}",
+                    o.kind,
+                    o.id,
+                    o.foreign.as_deref().unwrap_or_default()
+                )?;
+            }
+        }
         if self.steps.is_none() {
             if self.remaining.is_empty() {
                 return writeln!(
@@ -47,8 +88,9 @@ impl fmt::Display for DownReport {
                 "Would delete {} resources of cluster {name} in {region}:",
                 self.remaining.len()
             )?;
-            for w in &self.would_delete {
-                writeln!(f, "  {w}")?;
+            f.write_str(&grouped(&self.remaining))?;
+            for b in &self.blocked {
+                writeln!(f, "Would keep {} {}: {}", b.kind, b.id, b.reason)?;
             }
             return Ok(());
         }
@@ -65,6 +107,9 @@ impl fmt::Display for DownReport {
         }
         if self.remaining.is_empty() {
             return writeln!(f, "Nothing tagged for cluster {name} remains in {region}.");
+        }
+        for b in &self.blocked {
+            writeln!(f, "Kept {} {}: {}", b.kind, b.id, b.reason)?;
         }
         writeln!(f, "Still present ({}):", self.remaining.len())?;
         for o in &self.remaining {
@@ -97,7 +142,12 @@ impl Report for DownReport {
 pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
     let (name, region) = super::target(g, &a.target).await?;
     let (aws, _) = crate::aws::connect_checked(&region).await?;
-    let found = kinds::discover(&aws, &name, Scope::Everything).await?;
+    let discovered = kinds::discover(&aws, &name, Scope::Everything).await?;
+    let (found, left_alone): (Vec<Observed>, Vec<Observed>) =
+        discovered.into_iter().partition(|o| o.is_ours());
+    // --keep-logs: the log group is neither deleted nor counted as left over.
+    let kept_logs = |o: &Observed| a.keep_logs && o.kind == Kind::LogGroup;
+    let found: Vec<Observed> = found.into_iter().filter(|o| !kept_logs(o)).collect();
     let head = |ok: bool| super::SummaryHead {
         command: "down",
         cluster: name.clone(),
@@ -106,6 +156,15 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         aws_calls: aws.calls.stats(),
     };
 
+    let blocked: Vec<Blocked> = down_items(&found)
+        .kept
+        .into_iter()
+        .map(|(o, reason)| Blocked {
+            kind: o.kind,
+            id: o.id,
+            reason,
+        })
+        .collect();
     if a.dry_run || found.is_empty() {
         let would_delete = found
             .iter()
@@ -117,6 +176,8 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
             interrupted: false,
             deleted: 0,
             remaining: found,
+            left_alone,
+            blocked,
             steps: None,
             would_delete,
             elapsed_ms: 0,
@@ -126,8 +187,9 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
     super::confirm(
         g,
         &format!(
-            "About to delete {} resources of cluster {name} in {region}.",
-            found.len()
+            "About to delete {} resources of cluster {name} in {region}:\n{}",
+            found.len(),
+            grouped(&found)
         ),
         &name,
     )?;
@@ -181,7 +243,11 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         );
     }
     events.info("checking that nothing is left");
-    let remaining = kinds::discover(&aws, &name, Scope::Everything).await?;
+    let remaining: Vec<Observed> = kinds::discover(&aws, &name, Scope::Everything)
+        .await?
+        .into_iter()
+        .filter(|o| o.is_ours() && !kept_logs(o))
+        .collect();
     drop(ctx);
     drop(events);
     super::stop_reporting_retries(&aws);
@@ -194,6 +260,8 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         interrupted: report.interrupted,
         deleted: report.count(Outcome::Deleted),
         remaining,
+        left_alone,
+        blocked,
         steps: Some(report.steps),
         would_delete: Vec::new(),
         elapsed_ms: report.elapsed_ms,

@@ -51,7 +51,8 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
             .is_some()
         || err
             .downcast_ref::<crate::keda::install::NotInstallable>()
-            .is_some();
+            .is_some()
+        || err.downcast_ref::<crate::keda::Untrusted>().is_some();
     if usage { 2 } else { 1 }
 }
 

@@ -66,6 +66,7 @@ pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
         addon_versions,
     };
     let graph = graph::build(&spec, &zones, &inputs);
+    refuse_foreign(&spec, &graph, &observed)?;
     let plan = crate::plan::plan(&graph, &observed);
     Ok(Prepared {
         spec,
@@ -78,13 +79,46 @@ pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
     })
 }
 
+/// Stops before any change when something eksscale does not own has one of
+/// its names (checked on the graph's node ids: cluster, roles, log group,
+/// OIDC provider, node groups, add-ons, network by component tag).
+fn refuse_foreign(spec: &Spec, graph: &[Node], observed: &[Observed]) -> anyhow::Result<()> {
+    let foreign = crate::plan::foreign_conflicts(graph, observed);
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = foreign
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} ({})",
+                o.kind,
+                o.id,
+                o.foreign.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    Err(NotOwned(format!(
+        "cluster {} in {} collides with resources eksscale does not own; it will not modify or adopt them, and nothing was changed:\n  {}\nUse another cluster name, or remove them with the tool that created them.",
+        spec.name,
+        spec.region,
+        list.join("\n  ")
+    ))
+    .into())
+}
+
+/// Resources in the way that eksscale does not own (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotOwned(pub String);
+
 /// EKS upgrades one minor version at a time and never downgrades; say so
 /// before anything is changed.
 fn check_version_change(spec: &Spec, observed: &[Observed]) -> anyhow::Result<()> {
     use crate::catalog::minor_of;
     let Some(current) = observed
         .iter()
-        .find(|o| o.kind == Kind::EksCluster)
+        .find(|o| o.kind == Kind::EksCluster && o.is_ours())
         .and_then(|o| o.attrs.get(cluster::VERSION))
     else {
         return Ok(());

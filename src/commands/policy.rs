@@ -25,16 +25,24 @@ pub struct RolePolicies {
 
 const ACCOUNT_PLACEHOLDER: &str = "EKSSCALE-PLACEHOLDER-ACCOUNT";
 
-/// What `policy` reports: every role (a JSON array of them).
+/// What `policy` reports: every role (a JSON array of them), or with
+/// `--operator` the operator's policy document.
 #[derive(Serialize)]
-#[serde(transparent)]
-pub struct PolicyReport(Vec<RolePolicies>);
+#[serde(untagged)]
+pub enum PolicyReport {
+    Roles(Vec<RolePolicies>),
+    Operator(serde_json::Value),
+}
 
 impl fmt::Display for PolicyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pretty =
             |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|_| fmt::Error);
-        for r in &self.0 {
+        let roles = match self {
+            PolicyReport::Roles(roles) => roles,
+            PolicyReport::Operator(doc) => return writeln!(f, "{}", pretty(doc)?),
+        };
+        for r in roles {
             writeln!(f, "# {} ({})", r.role, r.purpose)?;
             writeln!(f, "## trust policy\n{}", pretty(&r.trust)?)?;
             writeln!(f, "## attached AWS managed policies")?;
@@ -113,8 +121,27 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
         account: account.clone(),
         addon_versions: BTreeMap::new(),
     };
+    let nodes = graph::build(&spec, &zones, &inputs);
+    if a.operator {
+        let managed: Vec<String> = nodes
+            .iter()
+            .filter_map(|n| match &n.spec {
+                NodeSpec::IamRole(r) => Some(r.managed.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let doc = crate::policy::operator(&crate::policy::Operator {
+            cluster: &spec.name,
+            region: &spec.region,
+            account: &account,
+            managed_policies: managed,
+            boundary: spec.permissions_boundary.as_deref(),
+        })?;
+        return Ok(PolicyReport::Operator(doc));
+    }
     let mut out = Vec::new();
-    for node in graph::build(&spec, &zones, &inputs) {
+    for node in nodes {
         let NodeSpec::IamRole(role) = &node.spec else {
             continue;
         };
@@ -136,5 +163,5 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
             a.role.unwrap_or_default()
         )));
     }
-    Ok(PolicyReport(out))
+    Ok(PolicyReport::Roles(out))
 }

@@ -54,6 +54,8 @@ pub struct SpecFile {
     pub logging: Vec<LogType>,
     #[serde(default)]
     pub access: AccessFile,
+    #[serde(default)]
+    pub iam: IamFile,
     #[serde(default = "default_addons")]
     pub addons: Vec<String>,
     #[serde(default = "default_node_groups")]
@@ -75,6 +77,7 @@ impl Default for SpecFile {
             endpoint: EndpointFile::default(),
             logging: default_logging(),
             access: AccessFile::default(),
+            iam: IamFile::default(),
             addons: default_addons(),
             node_groups: default_node_groups(),
             keda: KedaFile::default(),
@@ -200,6 +203,14 @@ fn default_public_cidrs() -> Vec<String> {
     vec!["0.0.0.0/0".to_string()]
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IamFile {
+    /// A managed policy ARN set as the permissions boundary of every role.
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AccessFile {
@@ -241,6 +252,9 @@ pub struct NodeGroupFile {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub taints: Vec<TaintFile>,
+    /// GiB of the node's encrypted gp3 volume.
+    #[serde(default = "default_volume_size")]
+    pub volume_size: i64,
 }
 
 impl NodeGroupFile {
@@ -256,8 +270,12 @@ impl NodeGroupFile {
             per_zone: false,
             labels: BTreeMap::new(),
             taints: Vec::new(),
+            volume_size: default_volume_size(),
         }
     }
+}
+fn default_volume_size() -> i64 {
+    20
 }
 fn default_instance_types() -> Vec<String> {
     vec!["m6i.large".to_string()]
@@ -294,6 +312,12 @@ pub struct KedaFile {
     pub operator_replicas: i64,
     #[serde(default)]
     pub manifest: Option<String>,
+    /// sha256 of `manifest` (required when it is a URL).
+    #[serde(default)]
+    pub manifest_sha256: Option<String>,
+    /// A mirror of `ghcr.io/kedacore` the manifest's images come from.
+    #[serde(default)]
+    pub image_registry: Option<String>,
     #[serde(default)]
     pub installer: KedaInstaller,
 }
@@ -306,6 +330,8 @@ impl Default for KedaFile {
             identity: KedaIdentity::default(),
             operator_replicas: default_operator_replicas(),
             manifest: None,
+            manifest_sha256: None,
+            image_registry: None,
             installer: KedaInstaller::default(),
         }
     }

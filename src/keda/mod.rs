@@ -3,10 +3,11 @@
 //! typed (the objects are parsed into k8s-openapi types and changed field by
 //! field), never text substitution.
 //!
-//! - Source: `spec.keda.manifest` (local path or URL, for air-gapped installs
-//!   and mirrors), else the official release asset, downloaded once and
-//!   cached under the user's cache directory with its sha256, which is checked
-//!   on every later use.
+//! - Source: `spec.keda.manifest` (local path, or an https URL with its
+//!   sha256, for air-gapped installs and mirrors), else the official release
+//!   asset over https, downloaded once and cached under the user's cache
+//!   directory. Whatever the source, every object and image is checked
+//!   against the release's inventory in `catalog` before anything is applied.
 //! - Identity: with IRSA the `keda/keda-operator` service account is annotated
 //!   with the operator role; with Pod Identity an EKS association (an AWS
 //!   resource in the graph) does the same job.
@@ -62,7 +63,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The manifest text and a description of where it came from.
+/// A manifest that is not the KEDA release it claims to be (exit 2: nothing
+/// was applied).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Untrusted(pub String);
+
+/// The manifest text and a description of where it came from. Every source
+/// is checked against the release's inventory in [`verify`] before use; an
+/// override with `keda.manifestSha256` is also checked against that.
 pub async fn load_manifest(spec: &KedaSpec, config_dir: &Path) -> anyhow::Result<(String, String)> {
     let cache = cache_path(&spec.version);
     load_manifest_from(spec, config_dir, cache, &release_url(&spec.version)).await
@@ -76,50 +85,124 @@ async fn load_manifest_from(
     url: &str,
 ) -> anyhow::Result<(String, String)> {
     if let Some(m) = &spec.manifest {
-        if m.starts_with("https://") || m.starts_with("http://") {
+        let (text, origin) = if m.starts_with("https://") {
             let text = download(m)
                 .await
                 .with_context(|| format!("downloading spec.keda.manifest {m}"))?;
-            return Ok((text, m.clone()));
-        }
-        let path = if Path::new(m).is_absolute() {
-            PathBuf::from(m)
+            (text, m.clone())
         } else {
-            config_dir.join(m)
+            let path = if Path::new(m).is_absolute() {
+                PathBuf::from(m)
+            } else {
+                config_dir.join(m)
+            };
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading spec.keda.manifest {}", path.display()))?;
+            (text, path.display().to_string())
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading spec.keda.manifest {}", path.display()))?;
-        return Ok((text, path.display().to_string()));
+        if let Some(want) = &spec.manifest_sha256 {
+            let got = sha256_hex(text.as_bytes());
+            if &got != want {
+                return Err(Untrusted(format!(
+                    "the KEDA manifest {origin} has sha256 {got}, not keda.manifestSha256 {want}; nothing was applied"
+                ))
+                .into());
+            }
+        }
+        return Ok((text, origin));
     }
     let path = cache?;
-    let sum_path = path.with_extension("yaml.sha256");
     if path.exists() {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let recorded = std::fs::read_to_string(&sum_path).unwrap_or_default();
-        let actual = sha256_hex(&bytes);
-        if recorded.trim() != actual {
-            bail!(
-                "the cached KEDA manifest {} does not match its recorded sha256 ({}); delete it to download it again",
-                path.display(),
-                sum_path.display()
-            );
-        }
-        return Ok((
-            String::from_utf8(bytes)?,
-            format!("{} (cached)", path.display()),
-        ));
+        // Re-checked against the release's inventory on every use (in
+        // `verify`), not against a checksum kept beside it.
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok((text, format!("{} (cached)", path.display())));
     }
     let text = download(url).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot download the KEDA {v} manifest from {url}: {e:#}\nOffline or air-gapped? Set spec.keda.manifest to a local copy of keda-{v}.yaml (or a mirror URL).",
+            "cannot download the KEDA {v} manifest from {url}: {e:#}\nOffline or air-gapped? Set spec.keda.manifest to a local copy of keda-{v}.yaml (or an https mirror URL with keda.manifestSha256).",
             v = spec.version
         )
     })?;
     let dir = path.parent().expect("cache path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::write(&sum_path, format!("{}\n", sha256_hex(text.as_bytes())))?;
     Ok((text, url.to_string()))
+}
+
+/// Every image a parsed object runs (containers and init containers).
+fn images(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("image", serde_json::Value::String(i)) => out.push(i.clone()),
+                    _ => images(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| images(x, out)),
+        _ => {}
+    }
+}
+
+/// Refuses a manifest with any object or image the release does not have:
+/// it is applied with cluster-admin rights (an extra ClusterRoleBinding, or
+/// an image from elsewhere, would be too).
+pub fn verify(objects: &[Object], spec: &KedaSpec) -> Result<(), Untrusted> {
+    let Some(release) = crate::catalog::keda_release(&spec.version) else {
+        return Err(Untrusted(format!(
+            "KEDA {} is not a release eksscale knows",
+            spec.version
+        )));
+    };
+    let registry = spec.image_registry.as_deref().unwrap_or(release.registry);
+    let mut problems = Vec::new();
+    for o in objects {
+        let ns = o.namespace.as_deref().unwrap_or("");
+        if !release
+            .objects
+            .iter()
+            .any(|(k, n, name)| *k == o.kind() && *n == ns && *name == o.name)
+        {
+            problems.push(format!(
+                "{} {}{} is not part of the KEDA {} release",
+                o.kind(),
+                if ns.is_empty() {
+                    String::new()
+                } else {
+                    format!("{ns}/")
+                },
+                o.name,
+                release.version
+            ));
+        }
+        let mut found = Vec::new();
+        images(&o.value, &mut found);
+        for image in found {
+            let ok = release
+                .images
+                .iter()
+                .any(|name| image == format!("{registry}/{name}:{}", release.version));
+            if !ok {
+                problems.push(format!(
+                    "{} runs image {image:?}, which is not one of KEDA {}'s images under {registry}",
+                    o.id(),
+                    release.version
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Untrusted(format!(
+            "the KEDA manifest is not the KEDA {} release, so nothing was applied:\n  {}",
+            release.version,
+            problems.join("\n  ")
+        )))
+    }
 }
 
 async fn download(url: &str) -> anyhow::Result<String> {
@@ -251,6 +334,7 @@ pub async fn objects(
     let (text, origin) = load_manifest(spec, config_dir).await?;
     let parsed = parse_manifests(&text)
         .with_context(|| format!("parsing the KEDA manifest from {origin}"))?;
+    verify(&parsed, spec).map_err(|e| Untrusted(format!("{origin}: {e}")))?;
     let objects = customize(
         parsed,
         &Customize {
@@ -289,6 +373,8 @@ pub fn test_spec(
         identity,
         operator_replicas: replicas,
         manifest: (installer == crate::spec::KedaInstaller::Manifest).then(test_manifest_path),
+        manifest_sha256: None,
+        image_registry: None,
         installer,
     }
 }
@@ -376,37 +462,86 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cache_is_checked_and_offline_without_cache_names_the_override() {
+    async fn cache_is_used_offline_and_checked_on_every_use() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(KedaIdentity::Irsa, 2);
         s.manifest = None;
         let cached = dir.path().join("keda").join("keda-2.20.2.yaml");
         // Nothing reachable and nothing cached: the error names spec.keda.manifest.
-        let unreachable = "http://127.0.0.1:9/keda-2.20.2.yaml";
+        let unreachable = "https://127.0.0.1:9/keda-2.20.2.yaml";
         let err = load_manifest_from(&s, dir.path(), Ok(cached.clone()), unreachable)
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("spec.keda.manifest"), "{err}");
         assert!(!cached.exists());
-        // A cached copy with its recorded sha256 is used without the network.
+        // A cached copy is used without the network, and passes the inventory.
         let text = std::fs::read_to_string(test_manifest_path()).unwrap();
         std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
         std::fs::write(&cached, &text).unwrap();
-        let sum = cached.with_extension("yaml.sha256");
-        std::fs::write(&sum, format!("{}\n", sha256_hex(text.as_bytes()))).unwrap();
         let (got, origin) = load_manifest_from(&s, dir.path(), Ok(cached.clone()), unreachable)
             .await
             .unwrap();
         assert_eq!(got, text);
         assert!(origin.ends_with("(cached)"), "{origin}");
-        // A changed cache is refused, not used.
-        std::fs::write(&cached, format!("{text}\n# tampered\n")).unwrap();
-        let err = load_manifest_from(&s, dir.path(), Ok(cached), unreachable)
+        verify(&parse_manifests(&got).unwrap(), &s).unwrap();
+        // A cache with an extra cluster-admin binding is refused, whatever
+        // checksum file someone put beside it.
+        std::fs::write(&cached, format!("{text}\n---\n{ADMIN_BINDING}")).unwrap();
+        std::fs::write(cached.with_extension("yaml.sha256"), "anything\n").unwrap();
+        let (got, _) = load_manifest_from(&s, dir.path(), Ok(cached), unreachable)
             .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("does not match its recorded sha256"), "{err}");
+            .unwrap();
+        let err = verify(&parse_manifests(&got).unwrap(), &s).unwrap_err().0;
+        assert!(
+            err.contains("ClusterRoleBinding backdoor is not part of the KEDA 2.20.2 release"),
+            "{err}"
+        );
+    }
+
+    const ADMIN_BINDING: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: backdoor}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: keda-operator, namespace: keda}]\n";
+
+    #[tokio::test]
+    async fn an_override_with_an_extra_object_or_image_is_refused_before_anything_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(test_manifest_path()).unwrap();
+        let f = dir.path().join("keda.yaml");
+        let mut s = spec(KedaIdentity::Irsa, 2);
+        s.manifest = Some("keda.yaml".into());
+
+        std::fs::write(&f, format!("{text}\n---\n{ADMIN_BINDING}")).unwrap();
+        let err = objects(&s, dir.path(), "x").await.unwrap_err();
+        assert!(err.downcast_ref::<Untrusted>().is_some(), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("ClusterRoleBinding backdoor"),
+            "{err:#}"
+        );
+
+        std::fs::write(
+            &f,
+            text.replace("ghcr.io/kedacore/keda:2.20.2", "docker.io/evil/keda:2.20.2"),
+        )
+        .unwrap();
+        let err = format!("{:#}", objects(&s, dir.path(), "x").await.unwrap_err());
+        assert!(err.contains("\"docker.io/evil/keda:2.20.2\""), "{err}");
+
+        // A mirror is allowed when configured.
+        std::fs::write(
+            &f,
+            text.replace("ghcr.io/kedacore/", "registry.example.com/mirror/kedacore/"),
+        )
+        .unwrap();
+        s.image_registry = Some("registry.example.com/mirror/kedacore".into());
+        objects(&s, dir.path(), "x").await.unwrap();
+
+        // keda.manifestSha256 is checked.
+        s.image_registry = None;
+        std::fs::write(&f, &text).unwrap();
+        s.manifest_sha256 = Some("0".repeat(64));
+        let err = format!("{:#}", objects(&s, dir.path(), "x").await.unwrap_err());
+        assert!(err.contains("not keda.manifestSha256"), "{err}");
+        s.manifest_sha256 = Some(sha256_hex(text.as_bytes()));
+        objects(&s, dir.path(), "x").await.unwrap();
     }
 
     #[tokio::test]
@@ -418,7 +553,7 @@ mod tests {
         s.manifest = Some("not-keda.yaml".into());
         let err = objects(&s, dir.path(), "x").await.unwrap_err().to_string();
         assert!(
-            err.contains("does not look like a KEDA release manifest"),
+            err.contains("Namespace x is not part of the KEDA 2.20.2 release"),
             "{err}"
         );
     }

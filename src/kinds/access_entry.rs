@@ -83,7 +83,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
             return anyhow::Ok(None);
         };
         let t = tags::from_map(e.access_entry().and_then(|a| a.tags()));
-        if !tags::owned_by(&t, cluster) {
+        if !tags::owned_by(&t, cluster, &aws.region) {
             // Entries EKS made itself (the cluster creator, node roles) are not ours.
             return anyhow::Ok(None);
         }

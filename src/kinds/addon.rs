@@ -167,13 +167,13 @@ async fn read(aws: &Aws, cluster: &str, name: &str) -> anyhow::Result<Option<Obs
         .send()
         .await
     {
-        Ok(r) => Ok(r.addon().map(|a| observe(a, cluster))),
+        Ok(r) => Ok(r.addon().map(|a| observe(a, cluster, &aws.region))),
         Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(None),
         Err(e) => Err(describe_error("eks:DescribeAddon", e)),
     }
 }
 
-fn observe(a: &aws_sdk_eks::types::Addon, cluster: &str) -> Observed {
+fn observe(a: &aws_sdk_eks::types::Addon, cluster: &str, region: &str) -> Observed {
     let t = tags::from_map(a.tags());
     let name = a.addon_name().unwrap_or_default();
     let mut o = Observed::new(Kind::Addon, name)
@@ -194,12 +194,9 @@ fn observe(a: &aws_sdk_eks::types::Addon, cluster: &str) -> Observed {
             o.internal.insert("health".into(), text);
         }
     }
-    // Only add-ons eksscale made are mapped onto the graph (and so can be
-    // changed or pruned by `up`); others are still deleted by `down`.
-    if tags::owned_by(&t, cluster) {
-        o.key = Some(id(name));
-    }
-    o.tags(t)
+    // Add-ons eksscale did not make are reported and left alone (EKS deletes
+    // them with the cluster).
+    o.keyed(id(name)).claimed(t, cluster, region)
 }
 
 pub async fn ensure(
@@ -450,7 +447,7 @@ mod tests {
             .addon_name("coredns")
             .addon_version("v1.11.4-eksbuild.2")
             .build();
-        let o = observe(&a, "demo");
+        let o = observe(&a, "demo", "us-west-2");
         assert_eq!(
             o.attrs.keys().collect::<Vec<_>>(),
             node.attrs.keys().collect::<Vec<_>>()

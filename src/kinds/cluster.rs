@@ -117,7 +117,10 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
 /// Reads the cluster by name; `None` if it does not exist.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Observed>> {
     match aws.eks.describe_cluster().name(name).send().await {
-        Ok(r) => Ok(r.cluster.as_ref().map(observe)),
+        Ok(r) => Ok(r
+            .cluster
+            .as_ref()
+            .map(|c| observe(c).claimed(tags::from_map(c.tags()), name, &aws.region))),
         Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(None),
         Err(e) => Err(describe_error("eks:DescribeCluster", e)),
     }

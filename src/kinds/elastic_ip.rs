@@ -52,7 +52,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .iter()
         .filter_map(|a| {
             let t = tags::from_ec2(a.tags());
-            tags::owned_by(&t, cx.cluster).then(|| observe(a, t))
+            tags::for_cluster(&t, cx.cluster)
+                .then(|| observe(a, t.clone()).claimed(t, cx.cluster, &cx.aws.region))
         })
         .collect())
 }

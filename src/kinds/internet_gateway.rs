@@ -63,7 +63,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .iter()
         .filter_map(|g| {
             let t = tags::from_ec2(g.tags());
-            tags::owned_by(&t, cx.cluster).then(|| observe(g, t))
+            tags::for_cluster(&t, cx.cluster)
+                .then(|| observe(g, t.clone()).claimed(t, cx.cluster, &cx.aws.region))
         })
         .collect())
 }

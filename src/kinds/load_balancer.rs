@@ -1,10 +1,13 @@
 //! ALBs/NLBs and their target groups that the AWS Load Balancer Controller
-//! left in the VPC. They bill and block deleting the subnets; target groups
-//! are in use until their load balancer's listeners go.
+//! (tag `elbv2.k8s.aws/cluster=<cluster>`) or the in-tree NLB support (tag
+//! `kubernetes.io/cluster/<cluster>`) left in the VPC. They bill and block
+//! deleting the subnets; target groups are in use until their load
+//! balancer's listeners go. Untagged ones are not this cluster's: reported
+//! as what blocks the VPC, never deleted.
 
 use std::time::Duration;
 
-use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase};
+use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, VPC};
 use crate::aws::{AwsResultExt, describe_error, error_code};
 use crate::engine::wait::Poll;
 use crate::engine::{Done, Outcome};
@@ -23,7 +26,9 @@ const TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     let elbv2 = &cx.aws.elbv2;
-    let in_vpc = |v: Option<&str>| v.is_some_and(|v| cx.vpcs.iter().any(|x| x == v));
+    fn in_vpc<'a>(vpcs: &[String], v: Option<&'a str>) -> Option<&'a str> {
+        v.filter(|v| vpcs.iter().any(|x| x == v))
+    }
     let (lbs, groups) = tokio::try_join!(
         async {
             elbv2
@@ -46,38 +51,78 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 .ctx("elasticloadbalancing:DescribeTargetGroups")
         },
     )?;
-    let mut out = Vec::new();
-    for lb in lbs.iter().filter(|l| in_vpc(l.vpc_id())) {
-        let mut o = Observed::new(
-            Kind::LoadBalancer,
-            lb.load_balancer_arn().unwrap_or_default(),
-        );
-        o.internal.insert(TYPE.into(), "load-balancer".into());
-        out.push(o);
+    let mut found: Vec<Observed> = Vec::new();
+    for lb in &lbs {
+        if let Some(vpc) = in_vpc(cx.vpcs, lb.vpc_id()) {
+            let mut o = Observed::new(
+                Kind::LoadBalancer,
+                lb.load_balancer_arn().unwrap_or_default(),
+            );
+            o.internal.insert(TYPE.into(), "load-balancer".into());
+            o.internal.insert(VPC.into(), vpc.to_string());
+            found.push(o);
+        }
     }
-    for tg in groups.iter().filter(|g| in_vpc(g.vpc_id())) {
-        let mut o = Observed::new(
-            Kind::LoadBalancer,
-            tg.target_group_arn().unwrap_or_default(),
-        );
-        o.internal.insert(TYPE.into(), TARGET_GROUP.into());
-        out.push(o);
+    for tg in &groups {
+        if let Some(vpc) = in_vpc(cx.vpcs, tg.vpc_id()) {
+            let mut o = Observed::new(
+                Kind::LoadBalancer,
+                tg.target_group_arn().unwrap_or_default(),
+            );
+            o.internal.insert(TYPE.into(), TARGET_GROUP.into());
+            o.internal.insert(VPC.into(), vpc.to_string());
+            found.push(o);
+        }
     }
-    Ok(out)
+    // DescribeTags takes at most 20 ARNs.
+    let mut tagged: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for chunk in found.chunks(20) {
+        let r = elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.iter().map(|o| o.id.clone()).collect()))
+            .send()
+            .await
+            .ctx("elasticloadbalancing:DescribeTags (v2)")?;
+        for d in r.tag_descriptions() {
+            tagged.insert(
+                d.resource_arn().unwrap_or_default().to_string(),
+                d.tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+    for o in &mut found {
+        let tags = tagged.get(&o.id).cloned().unwrap_or_default();
+        if super::kube_made(&tags, cx.cluster).is_none() {
+            o.foreign = Some(super::not_kube_made(cx.cluster));
+        }
+    }
+    Ok(found)
 }
 
 pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
     let id = obs.id.as_str();
     let elbv2 = &cx.aws.elbv2;
     if obs.internal.get(TYPE).map(String::as_str) == Some(TARGET_GROUP) {
-        cx.step
+        let existed = cx
+            .step
             .wait(
                 format!("target group {id} to be released"),
                 TIMEOUT,
                 Duration::from_secs(10),
                 || async {
                     match elbv2.delete_target_group().target_group_arn(id).send().await {
-                        Ok(_) => Ok(Poll::Ready(())),
+                        Ok(_) => Ok(Poll::Ready(true)),
+                        Err(e) if error_code(&e) == Some("TargetGroupNotFound") => {
+                            Ok(Poll::Ready(false))
+                        }
                         Err(e) if error_code(&e) == Some("ResourceInUse") => {
                             Ok(Poll::Pending("in use".into()))
                         }
@@ -89,13 +134,16 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
                 },
             )
             .await?;
-        return Ok(Done::new(Outcome::Deleted));
+        return Ok(super::gone(existed));
     }
-    elbv2
-        .delete_load_balancer()
-        .load_balancer_arn(id)
-        .send()
-        .await
-        .ctx("elasticloadbalancing:DeleteLoadBalancer (v2)")?;
-    Ok(Done::new(Outcome::Deleted))
+    match elbv2.delete_load_balancer().load_balancer_arn(id).send().await {
+        Ok(_) => Ok(Done::new(Outcome::Deleted)),
+        Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => {
+            Ok(Done::new(Outcome::Absent))
+        }
+        Err(e) => Err(describe_error(
+            "elasticloadbalancing:DeleteLoadBalancer (v2)",
+            e,
+        )),
+    }
 }

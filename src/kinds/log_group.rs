@@ -80,7 +80,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         }
         None => Tags::new(),
     };
-    let mut o = observe(g, t);
+    let mut o = observe(g, t.clone()).claimed(t, cx.cluster, &cx.aws.region);
     o.arn = arn;
     Ok(vec![o])
 }

@@ -206,6 +206,7 @@ registry! {
         OidcProvider => oidc_provider,
         AccessEntry => access_entry,
         Addon => addon,
+        LaunchTemplate => launch_template,
         NodeGroup => nodegroup,
         PodIdentityAssociation => pod_identity,
         SecurityGroupRule => security_group_rule,
@@ -231,6 +232,12 @@ pub async fn ensure(
     node: &Node,
     obs: Option<&Observed>,
 ) -> anyhow::Result<(Done, Observed)> {
+    if let Some(why) = obs.and_then(|o| o.foreign.as_ref()) {
+        anyhow::bail!(
+            "{} exists but is not eksscale's ({why}); eksscale never changes what it does not own",
+            node.id
+        );
+    }
     // Being deleted: the kind waits for it to go and creates it again (its
     // attributes are of no interest).
     if let Some(o) = obs.filter(|o| o.is_going_away()) {
@@ -324,6 +331,38 @@ pub async fn discover(aws: &Aws, cluster: &str, scope: Scope) -> anyhow::Result<
         }
     }
     Ok(out)
+}
+
+/// Key in `Observed::internal` of what was found inside a VPC: the VPC id.
+pub const VPC: &str = "vpc";
+
+/// Which tag shows that Kubernetes or EKS made a resource for `cluster`:
+/// the in-tree cloud provider's `kubernetes.io/cluster/<cluster>`, the AWS
+/// Load Balancer Controller's `elbv2.k8s.aws/cluster`, EKS's
+/// `aws:eks:cluster-name`, the VPC CNI's `cluster.k8s.amazonaws.com/name`.
+pub fn kube_made(tags: &[(String, String)], cluster: &str) -> Option<&'static str> {
+    let owner = format!("kubernetes.io/cluster/{cluster}");
+    tags.iter().find_map(|(k, v)| {
+        if *k == owner {
+            Some("kubernetes.io/cluster")
+        } else if v == cluster {
+            match k.as_str() {
+                "elbv2.k8s.aws/cluster" => Some("elbv2.k8s.aws/cluster"),
+                "aws:eks:cluster-name" => Some("aws:eks:cluster-name"),
+                "cluster.k8s.amazonaws.com/name" => Some("cluster.k8s.amazonaws.com/name"),
+                _ => None,
+            }
+        } else {
+            None
+        }
+    })
+}
+
+/// The reason given for something in the VPC that no tag ties to the cluster.
+pub fn not_kube_made(cluster: &str) -> String {
+    format!(
+        "not made for cluster {cluster} (no kubernetes.io/cluster/{cluster}, elbv2.k8s.aws/cluster or aws:eks:cluster-name tag); it blocks deleting the VPC"
+    )
 }
 
 /// Marker in `Observed::internal` of a per-VPC sweep item (its id is the VPC).

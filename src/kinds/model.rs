@@ -43,6 +43,10 @@ pub struct Observed {
     /// Data needed to change or delete it, not compared (association ids, ...).
     #[serde(skip)]
     pub internal: BTreeMap<String, String>,
+    /// Why it is not eksscale's (found for the cluster, but without both
+    /// ownership tags, or not made for it): never modified or deleted.
+    #[serde(rename = "not_owned", skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
 }
 
 impl Observed {
@@ -56,6 +60,7 @@ impl Observed {
             attrs: BTreeMap::new(),
             tags: BTreeMap::new(),
             internal: BTreeMap::new(),
+            foreign: None,
         }
     }
     pub fn attr(mut self, k: &str, v: impl Into<String>) -> Self {
@@ -69,6 +74,19 @@ impl Observed {
     pub fn keyed(mut self, key: impl Into<NodeId>) -> Self {
         self.key = Some(key.into());
         self
+    }
+    /// Takes `t` as its tags, its graph key from the component tag (if it
+    /// has none yet), and whether it is ours from the ownership tags.
+    pub fn claimed(mut self, t: BTreeMap<String, String>, cluster: &str, region: &str) -> Self {
+        if self.key.is_none() {
+            self.key = crate::aws::tags::component(&t);
+        }
+        self.foreign = crate::aws::tags::not_ours(&t, cluster, region);
+        self.tags = t;
+        self
+    }
+    pub fn is_ours(&self) -> bool {
+        self.foreign.is_none()
     }
     /// Being deleted (an interrupted `down`): `up` waits for it to go and
     /// creates it again, so the plan shows a create.

@@ -81,7 +81,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 n.state(),
                 Some(NatGatewayState::Deleted) | Some(NatGatewayState::Failed)
             );
-            (tags::owned_by(&t, cx.cluster) && !gone).then(|| observe(n, t))
+            (tags::for_cluster(&t, cx.cluster) && !gone)
+                .then(|| observe(n, t.clone()).claimed(t, cx.cluster, &cx.aws.region))
         })
         .collect())
 }

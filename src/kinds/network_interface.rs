@@ -1,9 +1,11 @@
-//! Detached ENIs left in the VPC by the VPC CNI or by load balancers. They
-//! block deleting subnets and security groups; `down` sweeps each VPC for
-//! them once the cluster and load balancers are gone (they are freed only
-//! then), listing again when the sweep runs.
+//! Detached ENIs the cluster left in its VPC: the VPC CNI's (description
+//! `aws-K8S-...`, tag `cluster.k8s.amazonaws.com/name`), the control plane's
+//! (`Amazon EKS <cluster>`). They block deleting subnets and security groups;
+//! `down` sweeps each VPC for them once the cluster and load balancers are
+//! gone (they are freed only then), listing again when the sweep runs. Any
+//! other detached ENI is not the cluster's: reported as what blocks the VPC.
 
-use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, SWEEP};
+use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, SWEEP, VPC};
 use crate::aws::tags;
 use crate::aws::{Aws, AwsResultExt, describe_error, error_code};
 use crate::engine::{Done, Outcome};
@@ -24,12 +26,19 @@ pub const STATUS_COLUMNS: &[&str] = &["description"];
 pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     let mut out = Vec::new();
     for vpc in cx.vpcs {
-        out.extend(in_vpc(cx.aws, vpc).await?);
+        out.extend(in_vpc(cx.aws, cx.cluster, vpc).await?);
     }
     Ok(out)
 }
 
-async fn in_vpc(aws: &Aws, vpc: &str) -> anyhow::Result<Vec<Observed>> {
+/// Whether an ENI's description or tags show this cluster made it.
+fn cluster_made(description: &str, t: &[(String, String)], cluster: &str) -> bool {
+    description.starts_with("aws-K8S-")
+        || description == format!("Amazon EKS {cluster}")
+        || super::kube_made(t, cluster).is_some()
+}
+
+async fn in_vpc(aws: &Aws, cluster: &str, vpc: &str) -> anyhow::Result<Vec<Observed>> {
     let enis = aws
         .ec2
         .describe_network_interfaces()
@@ -48,8 +57,18 @@ async fn in_vpc(aws: &Aws, vpc: &str) -> anyhow::Result<Vec<Observed>> {
                 Kind::NetworkInterface,
                 eni.network_interface_id().unwrap_or_default(),
             );
-            if let Some(d) = eni.description() {
-                o.attrs.insert("description".into(), d.to_string());
+            let description = eni.description().unwrap_or_default();
+            if !description.is_empty() {
+                o.attrs.insert("description".into(), description.to_string());
+            }
+            o.internal.insert(VPC.into(), vpc.to_string());
+            let t: Vec<(String, String)> = tags::from_ec2(eni.tag_set()).into_iter().collect();
+            if !cluster_made(description, &t, cluster) {
+                o.foreign = Some(format!(
+                    "{} (owner {})",
+                    super::not_kube_made(cluster),
+                    eni.owner_id().unwrap_or("unknown")
+                ));
             }
             o
         })
@@ -60,8 +79,12 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
     if !obs.internal.contains_key(SWEEP) {
         return delete_one(cx.aws, &obs.id).await;
     }
-    // A sweep of VPC `obs.id`: list again now, delete what is there.
-    let found = in_vpc(cx.aws, &obs.id).await?;
+    // A sweep of VPC `obs.id`: list again now, delete what is the cluster's.
+    let found: Vec<Observed> = in_vpc(cx.aws, cx.cluster, &obs.id)
+        .await?
+        .into_iter()
+        .filter(Observed::is_ours)
+        .collect();
     for o in &found {
         cx.step.progress(format!("deleting {}", o.id));
         delete_one(cx.aws, &o.id).await?;
@@ -82,5 +105,25 @@ async fn delete_one(aws: &Aws, id: &str) -> anyhow::Result<Done> {
             Ok(Done::new(Outcome::Absent))
         }
         Err(e) => Err(describe_error("ec2:DeleteNetworkInterface", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_cluster_made_is_claimed() {
+        let none: Vec<(String, String)> = Vec::new();
+        assert!(cluster_made("aws-K8S-i-0abc", &none, "demo"));
+        assert!(cluster_made("Amazon EKS demo", &none, "demo"));
+        assert!(!cluster_made("Amazon EKS other", &none, "demo"));
+        assert!(!cluster_made("RDSNetworkInterface", &none, "demo"));
+        let cni = vec![(
+            "cluster.k8s.amazonaws.com/name".to_string(),
+            "demo".to_string(),
+        )];
+        assert!(cluster_made("", &cni, "demo"));
+        assert!(!cluster_made("", &cni, "prod"));
     }
 }

@@ -38,6 +38,8 @@ pub const MAX_SIZE: &str = "maxSize";
 pub const LABELS: &str = "labels";
 pub const TAINTS: &str = "taints";
 pub const VERSION: &str = "version";
+/// `<template id>:<version>`, or `none`.
+pub const LAUNCH_TEMPLATE: &str = "launchTemplate";
 pub const STATUS_COLUMNS: &[&str] = &[MIN_SIZE, DESIRED_SIZE, MAX_SIZE, INSTANCE_TYPES, VERSION];
 
 /// Managed node group creation, typically 3-4 minutes.
@@ -65,6 +67,9 @@ pub struct Desired {
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<crate::spec::Taint>,
     pub version: String,
+    /// eksscale's launch template for the nodes (IMDSv2, hop limit 1,
+    /// encrypted volume).
+    pub launch_template: Option<NodeId>,
     /// Nodes that must be ready first: the private routes (nodes pull images
     /// through the NAT gateway) and the DaemonSet add-ons.
     pub after: Vec<NodeId>,
@@ -96,6 +101,21 @@ impl Desired {
                 }))),
             )
             .mutable(VERSION, Value::lit(&d.version))
+            .mutable(
+                LAUNCH_TEMPLATE,
+                match &d.launch_template {
+                    Some(lt) => {
+                        let lt = lt.clone();
+                        Value::computed(move |r| {
+                            let o = r.get(&lt)?;
+                            let v = o.internal.get(super::launch_template::VERSION)?;
+                            Some(format!("{}:{v}", o.id))
+                        })
+                    }
+                    None => Value::lit("none"),
+                },
+            )
+            .deps(d.launch_template.iter().cloned())
             .tagged(tags)
     }
 }
@@ -184,13 +204,13 @@ async fn read(aws: &Aws, cluster: &str, name: &str) -> anyhow::Result<Option<Obs
         .send()
         .await
     {
-        Ok(r) => Ok(r.nodegroup().map(|ng| observe(ng, cluster))),
+        Ok(r) => Ok(r.nodegroup().map(|ng| observe(ng, cluster, &aws.region))),
         Err(e) if error_code(&e) == Some(NOT_FOUND) => Ok(None),
         Err(e) => Err(describe_error("eks:DescribeNodegroup", e)),
     }
 }
 
-fn observe(ng: &aws_sdk_eks::types::Nodegroup, cluster: &str) -> Observed {
+fn observe(ng: &aws_sdk_eks::types::Nodegroup, cluster: &str, region: &str) -> Observed {
     let name = ng.nodegroup_name().unwrap_or_default();
     let mut subnets = ng.subnets().to_vec();
     subnets.sort();
@@ -234,15 +254,23 @@ fn observe(ng: &aws_sdk_eks::types::Nodegroup, cluster: &str) -> Observed {
         .attr(MAX_SIZE, size(NodegroupScalingConfig::max_size))
         .attr(LABELS, labels_text(&labels))
         .attr(TAINTS, taints)
-        .attr(VERSION, ng.version().unwrap_or_default());
+        .attr(VERSION, ng.version().unwrap_or_default())
+        .attr(
+            LAUNCH_TEMPLATE,
+            match ng.launch_template() {
+                Some(lt) => format!(
+                    "{}:{}",
+                    lt.id().unwrap_or_default(),
+                    lt.version().unwrap_or_default()
+                ),
+                None => "none".to_string(),
+            },
+        );
     o.arn = ng.nodegroup_arn().map(str::to_string);
     o.state = ng.status().map(|s| s.as_str().to_string());
-    // Only node groups eksscale made are mapped onto the graph (and so can be
-    // changed or pruned by `up`); others are still deleted by `down`.
-    if tags::owned_by(&t, cluster) {
-        o.key = Some(id(name));
-    }
-    o.tags(t)
+    // Node groups eksscale did not make (no ownership tags) are reported and
+    // left alone, never changed or deleted.
+    o.keyed(id(name)).claimed(t, cluster, region)
 }
 
 fn eks_taints(d: &Desired) -> Vec<Taint> {
@@ -293,6 +321,7 @@ pub async fn ensure(
                 .map(|n| cx.refs.need_id(n))
                 .collect::<anyhow::Result<_>>()?;
             let node_role = cx.refs.need_arn(&ng.role)?;
+            let launch_template = launch_template_spec(cx, ng)?;
             // No client request token: the SDK generates one per call (EKS
             // wants 33-126 characters, and a token derived from the name would
             // be reused by the next cluster of the same name). A node role
@@ -307,6 +336,7 @@ pub async fn ensure(
                 .set_subnets(Some(subnets.clone()))
                 .set_instance_types(Some(ng.instance_types.clone()))
                 .ami_type(AmiTypes::from(ng.ami_type.as_str()))
+                .set_launch_template(launch_template.clone())
                 .capacity_type(CapacityTypes::from(ng.capacity.as_str()))
                 .node_role(&node_role)
                 .set_labels(Some(
@@ -415,21 +445,30 @@ async fn update(
         )
         .await?;
     }
-    if e.touches(VERSION) {
+    if e.touches(VERSION) || e.touches(LAUNCH_TEMPLATE) {
         cx.step.progress(format!(
-            "rolling node group {} to Kubernetes {}",
-            ng.name, ng.version
+            "rolling node group {} to Kubernetes {}{}",
+            ng.name,
+            ng.version,
+            if e.touches(LAUNCH_TEMPLATE) {
+                " and its launch template's new version"
+            } else {
+                ""
+            }
         ));
-        let u = cx
+        let mut req = cx
             .aws
             .eks
             .update_nodegroup_version()
             .cluster_name(cx.cluster)
-            .nodegroup_name(&ng.name)
-            .version(&ng.version)
-            .send()
-            .await
-            .ctx("eks:UpdateNodegroupVersion")?;
+            .nodegroup_name(&ng.name);
+        // The version and the template cannot change in one update.
+        if e.touches(VERSION) {
+            req = req.version(&ng.version);
+        } else {
+            req = req.set_launch_template(launch_template_spec(cx, ng)?);
+        }
+        let u = req.send().await.ctx("eks:UpdateNodegroupVersion")?;
         eks::wait_update(
             cx,
             UpdateOf::Nodegroup(&ng.name),
@@ -438,6 +477,26 @@ async fn update(
         .await?;
     }
     Ok(())
+}
+
+/// The node group's launch template (id and version) once it exists.
+fn launch_template_spec(
+    cx: &Cx<'_>,
+    ng: &Desired,
+) -> anyhow::Result<Option<aws_sdk_eks::types::LaunchTemplateSpecification>> {
+    let Some(lt) = &ng.launch_template else {
+        return Ok(None);
+    };
+    let o = cx
+        .refs
+        .get(lt)
+        .ok_or_else(|| anyhow::anyhow!("{lt} does not exist yet"))?;
+    Ok(Some(
+        aws_sdk_eks::types::LaunchTemplateSpecification::builder()
+            .id(&o.id)
+            .set_version(o.internal.get(super::launch_template::VERSION).cloned())
+            .build(),
+    ))
 }
 
 async fn wait_active(cx: &Cx<'_>, name: &str) -> anyhow::Result<Observed> {
@@ -560,6 +619,7 @@ mod tests {
                 effect: Effect::NoSchedule,
             }],
             version: "1.35".into(),
+            launch_template: None,
             after: vec![],
         }
     }
@@ -591,7 +651,7 @@ mod tests {
             )
             .version("1.35")
             .build();
-        let o = observe(&ng, "demo");
+        let o = observe(&ng, "demo", "us-west-2");
         assert_eq!(
             o.attrs.keys().collect::<Vec<_>>(),
             node.attrs.keys().collect::<Vec<_>>()

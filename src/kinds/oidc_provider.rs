@@ -87,8 +87,13 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     {
         let o = observe(&arn, &p);
         let url = o.attrs.get(URL).cloned().unwrap_or_default();
-        if tags::owned_by(&o.tags, cx.cluster) || issuer.as_deref() == Some(url.as_str()) {
-            out.push(o);
+        let region = &cx.aws.region;
+        // Ours by its tags; one for our cluster's issuer without them is in
+        // our way (reported, never changed); others are not our business.
+        if tags::owned_by(&o.tags, cx.cluster, region) || issuer.as_deref() == Some(url.as_str())
+        {
+            let t = o.tags.clone();
+            out.push(o.claimed(t, cx.cluster, region));
         }
     }
     Ok(out)

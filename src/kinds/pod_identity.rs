@@ -81,7 +81,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         anyhow::Ok(
             d.as_ref()
                 .and_then(|d| d.association())
-                .map(|a| observe(a, cluster)),
+                .map(|a| observe(a, cluster, &aws.region)),
         )
     });
     Ok(futures::future::try_join_all(read)
@@ -91,7 +91,11 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .collect())
 }
 
-fn observe(d: &aws_sdk_eks::types::PodIdentityAssociation, cluster: &str) -> Observed {
+fn observe(
+    d: &aws_sdk_eks::types::PodIdentityAssociation,
+    cluster: &str,
+    region: &str,
+) -> Observed {
     let t = tags::from_map(d.tags());
     let (ns, sa) = (
         d.namespace().unwrap_or_default(),
@@ -105,10 +109,7 @@ fn observe(d: &aws_sdk_eks::types::PodIdentityAssociation, cluster: &str) -> Obs
     .attr(SERVICE_ACCOUNT, sa)
     .attr(ROLE_ARN, d.role_arn().unwrap_or_default());
     o.arn = d.association_arn().map(str::to_string);
-    if tags::owned_by(&t, cluster) {
-        o.key = Some(id(ns, sa));
-    }
-    o.tags(t)
+    o.keyed(id(ns, sa)).claimed(t, cluster, region)
 }
 
 pub async fn ensure(
@@ -209,7 +210,7 @@ mod tests {
             .service_account("keda-operator")
             .role_arn("arn:aws:iam::1:role/x")
             .build();
-        let o = observe(&a, "demo");
+        let o = observe(&a, "demo", "us-west-2");
         assert_eq!(
             o.attrs.keys().collect::<Vec<_>>(),
             node.attrs.keys().collect::<Vec<_>>()

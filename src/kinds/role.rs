@@ -29,6 +29,8 @@ pub const DELETION: Deletion = Deletion::Each;
 pub const PATH: &str = "path";
 pub const TRUST: &str = "trust";
 pub const MANAGED: &str = "managedPolicies";
+/// The permissions boundary's ARN, or `none`.
+pub const BOUNDARY: &str = "permissionsBoundary";
 /// Prefix of an inline policy's attribute: `inline:<name>`.
 pub const INLINE_PREFIX: &str = "inline:";
 pub const STATUS_COLUMNS: &[&str] = &[MANAGED];
@@ -51,8 +53,16 @@ pub enum Trust {
         namespace: String,
         service_account: String,
     },
-    /// EKS Pod Identity, limited to this cluster (node).
-    PodIdentity { account: String, cluster: NodeId },
+    /// EKS Pod Identity, limited to this cluster (node) and to one
+    /// namespace and service account.
+    PodIdentity {
+        account: String,
+        cluster: NodeId,
+        namespace: String,
+        service_account: String,
+    },
+    /// The EKS service, only for this account's cluster of this ARN.
+    EksCluster { account: String, cluster_arn: String },
 }
 
 impl Trust {
@@ -70,17 +80,26 @@ impl Trust {
                 let url = p.attrs.get(super::oidc_provider::URL)?;
                 policy::trust_irsa(&p.id, url, namespace, service_account).ok()
             }
-            Trust::PodIdentity { account, cluster } => {
+            Trust::PodIdentity {
+                account,
+                cluster,
+                namespace,
+                service_account,
+            } => {
                 let cluster = r.arn_of(cluster)?;
-                policy::trust_pod_identity(account, &cluster).ok()
+                policy::trust_pod_identity(account, &cluster, namespace, service_account).ok()
             }
+            Trust::EksCluster {
+                account,
+                cluster_arn,
+            } => policy::trust_eks_cluster(account, cluster_arn).ok(),
         }
     }
 
     /// Graph nodes the trust document is built from.
     pub fn inputs(&self) -> Vec<NodeId> {
         match self {
-            Trust::Service(_) => vec![],
+            Trust::Service(_) | Trust::EksCluster { .. } => vec![],
             Trust::Irsa { provider, .. } => vec![provider.clone()],
             Trust::PodIdentity { cluster, .. } => vec![cluster.clone()],
         }
@@ -96,6 +115,8 @@ pub struct Desired {
     pub managed: Vec<String>,
     /// Inline permission policies (name, document), rendered from `policies/`.
     pub inline: Vec<(String, serde_json::Value)>,
+    /// `spec.iam.permissionsBoundary`.
+    pub boundary: Option<String>,
 }
 
 impl Desired {
@@ -105,13 +126,18 @@ impl Desired {
         managed.sort();
         let inline = self.inline.clone();
         let inputs = self.trust.inputs();
+        let boundary = self.boundary.clone().unwrap_or_else(|| "none".into());
         let mut node = Node::new(id, NodeSpec::IamRole(self))
             .fixed(PATH, Value::lit(IAM_PATH))
             .mutable(
                 TRUST,
                 Value::computed(move |r| trust.document(r).map(|d| policy::canonical(&d))),
             )
-            .mutable(MANAGED, Value::lit(managed.join(",")));
+            .mutable(MANAGED, Value::lit(managed.join(",")))
+            .mutable(
+                BOUNDARY,
+                Value::lit(boundary),
+            );
         for (name, doc) in &inline {
             node = node.mutable(
                 &format!("{INLINE_PREFIX}{name}"),
@@ -202,7 +228,13 @@ fn observe(
     let mut o = Observed::new(Kind::IamRole, role.role_name())
         .attr(PATH, role.path())
         .attr(TRUST, trust.map(policy::canonical).unwrap_or_default())
-        .attr(MANAGED, managed.join(","));
+        .attr(MANAGED, managed.join(","))
+        .attr(
+            BOUNDARY,
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .unwrap_or("none"),
+        );
     for (name, doc) in inline {
         o.attrs
             .insert(format!("{INLINE_PREFIX}{name}"), policy::canonical(doc));
@@ -213,8 +245,11 @@ fn observe(
     o
 }
 
-/// Every role tagged for the cluster under `/eksscale/` (found without a
-/// config: `status` and `down` may not have one).
+/// Every role of this cluster in this region under `/eksscale/` (found
+/// without a config: `status` and `down` may not have one). Roles with the
+/// region's name prefix but without both ownership tags are reported as not
+/// eksscale's; roles of the same cluster name in another region are another
+/// deployment's and skipped.
 pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     let roles = cx
         .aws
@@ -228,8 +263,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .await
         .ctx("iam:ListRoles")?;
     // ListRoles carries no tags; narrow by name, then confirm ownership by tag.
-    let head: String = cx.cluster.chars().take(10).collect();
-    let prefix = format!("eksscale-{head}");
+    let region = &cx.aws.region;
+    let prefix = crate::spec::role_prefix(cx.cluster, region);
     let reads = roles
         .iter()
         .map(|r| r.role_name())
@@ -239,7 +274,26 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     Ok(found
         .into_iter()
         .flatten()
-        .filter(|o| tags::owned_by(&o.tags, cx.cluster))
+        // Another deployment's: the same name in another region, or another
+        // cluster whose name extends this one's (`demo-usw2`).
+        .filter(|o| !tags::other_region(&o.tags, cx.cluster, region))
+        .filter(|o| {
+            o.tags
+                .get(tags::TAG_CLUSTER)
+                .is_none_or(|c| c == cx.cluster)
+        })
+        .map(|mut o| {
+            // An untagged role with one of our names is in our way: key it by
+            // the purpose its name gives, so `up` can refuse before it starts.
+            if o.key.is_none()
+                && let Some(purpose) = o.id.strip_prefix(&prefix)
+                && !prefix.ends_with(|c: char| c.is_ascii_alphanumeric())
+            {
+                o.key = Some(id(purpose));
+            }
+            let t = o.tags.clone();
+            o.claimed(t, cx.cluster, region)
+        })
         .collect())
 }
 
@@ -268,6 +322,7 @@ pub async fn ensure(
                     .path(IAM_PATH)
                     .description(&want.description)
                     .assume_role_policy_document(trust.to_string())
+                    .set_permissions_boundary(want.boundary.clone())
                     .set_tags(Some(role_tags.clone()))
                     .send()
                     .await
@@ -313,6 +368,25 @@ pub async fn ensure(
                         .send()
                         .await
                         .ctx("iam:DetachRolePolicy")?;
+                }
+            }
+            if e.touches(BOUNDARY) {
+                match &want.boundary {
+                    Some(b) => {
+                        iam.put_role_permissions_boundary()
+                            .role_name(&want.name)
+                            .permissions_boundary(b)
+                            .send()
+                            .await
+                            .ctx("iam:PutRolePermissionsBoundary")?;
+                    }
+                    None => {
+                        iam.delete_role_permissions_boundary()
+                            .role_name(&want.name)
+                            .send()
+                            .await
+                            .ctx("iam:DeleteRolePermissionsBoundary")?;
+                    }
                 }
             }
             for (name, doc) in &want.inline {
@@ -448,6 +522,7 @@ mod tests {
             trust: Trust::Service("eks.amazonaws.com"),
             managed: vec!["arn:aws:iam::aws:policy/B".into(), "arn:aws:iam::aws:policy/A".into()],
             inline: vec![("keda-scalers".into(), doc.clone())],
+            boundary: None,
         }
         .node(&id("keda-operator"), Tags::new());
         let role = aws_sdk_iam::types::Role::builder()

@@ -78,7 +78,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .iter()
         .filter_map(|rt| {
             let t = tags::from_ec2(rt.tags());
-            tags::owned_by(&t, cx.cluster).then(|| observe(rt, t))
+            tags::for_cluster(&t, cx.cluster)
+                .then(|| observe(rt, t.clone()).claimed(t, cx.cluster, &cx.aws.region))
         })
         .collect())
 }

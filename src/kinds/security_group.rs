@@ -1,11 +1,14 @@
-//! Non-default security groups left in the VPC (by Kubernetes load balancers
-//! or EKS). They block deleting the VPC; `down` sweeps each VPC for them once
-//! ENIs and load balancers are gone. Groups may reference each other, so the
-//! sweep drops their rules first so that none blocks another.
+//! Security groups Kubernetes or EKS made for this cluster in its VPC (for
+//! load balancers: `kubernetes.io/cluster/<cluster>`,
+//! `elbv2.k8s.aws/cluster`; EKS's own: `aws:eks:cluster-name`). They block
+//! deleting the VPC; `down` sweeps each VPC for them once ENIs and load
+//! balancers are gone. Groups may reference each other, so the sweep drops
+//! the rules of the groups it deletes first. Any other non-default group is
+//! not the cluster's: reported as what blocks the VPC, its rules untouched.
 
 use std::time::Duration;
 
-use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, SWEEP};
+use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, SWEEP, VPC};
 use crate::aws::tags;
 use crate::aws::{Aws, AwsResultExt, describe_error, error_code};
 use crate::engine::wait::Poll;
@@ -29,12 +32,12 @@ const TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     let mut out = Vec::new();
     for vpc in cx.vpcs {
-        out.extend(in_vpc(cx.aws, vpc).await?);
+        out.extend(in_vpc(cx.aws, cx.cluster, vpc).await?);
     }
     Ok(out)
 }
 
-async fn in_vpc(aws: &Aws, vpc: &str) -> anyhow::Result<Vec<Observed>> {
+async fn in_vpc(aws: &Aws, cluster: &str, vpc: &str) -> anyhow::Result<Vec<Observed>> {
     let sgs = aws
         .ec2
         .describe_security_groups()
@@ -53,6 +56,15 @@ async fn in_vpc(aws: &Aws, vpc: &str) -> anyhow::Result<Vec<Observed>> {
             if let Some(n) = sg.group_name() {
                 o.attrs.insert("name".into(), n.to_string());
             }
+            o.internal.insert(VPC.into(), vpc.to_string());
+            let t: Vec<(String, String)> = tags::from_ec2(sg.tags()).into_iter().collect();
+            if super::kube_made(&t, cluster).is_none() {
+                o.foreign = Some(format!(
+                    "{} (owner {})",
+                    super::not_kube_made(cluster),
+                    sg.owner_id().unwrap_or("unknown")
+                ));
+            }
             o
         })
         .collect())
@@ -62,7 +74,12 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
     if !obs.internal.contains_key(SWEEP) {
         return delete_one(cx, &obs.id).await;
     }
-    let found = in_vpc(cx.aws, &obs.id).await?;
+    // A sweep of VPC `obs.id`: list again now, delete what is the cluster's.
+    let found: Vec<Observed> = in_vpc(cx.aws, cx.cluster, &obs.id)
+        .await?
+        .into_iter()
+        .filter(Observed::is_ours)
+        .collect();
     for sg in &found {
         revoke_all(cx.aws, &sg.id).await?;
     }
@@ -97,6 +114,7 @@ async fn delete_one(cx: &Cx<'_>, id: &str) -> anyhow::Result<Done> {
     Ok(super::gone(deleted))
 }
 
+/// Drops a group's rules (only ever called for groups about to be deleted).
 async fn revoke_all(aws: &Aws, group: &str) -> anyhow::Result<()> {
     let r = aws
         .ec2

@@ -38,7 +38,10 @@ impl Resolve for Outputs {
 /// reported by `plan::duplicates` before anything runs).
 pub fn by_key(observed: &[Observed]) -> BTreeMap<String, Observed> {
     let mut m = BTreeMap::new();
-    for o in observed {
+    // eksscale's own first: a foreign resource is only seen where none is.
+    let (ours, foreign): (Vec<&Observed>, Vec<&Observed>) =
+        observed.iter().partition(|o| o.is_ours());
+    for o in ours.into_iter().chain(foreign) {
         if let Some(k) = &o.key {
             m.entry(k.clone()).or_insert_with(|| o.clone());
         }
@@ -117,17 +120,70 @@ pub fn down_id(o: &Observed) -> String {
     }
 }
 
-/// What `down` runs for what discovery found: one item per resource, one
-/// sweep per VPC for swept kinds, nothing for what goes with the cluster.
-pub fn down_items(observed: &[Observed]) -> Vec<Observed> {
-    let mut items: Vec<Observed> = observed
+/// What `down` does with what discovery found.
+#[derive(Debug, Default)]
+pub struct Down {
+    /// One item per resource, one sweep per VPC for swept kinds.
+    pub items: Vec<Observed>,
+    /// eksscale's, but kept: a VPC (with its subnets and internet gateway)
+    /// that something not made for the cluster still uses. The reason names
+    /// each blocker by id, name and owner.
+    pub kept: Vec<(Observed, String)>,
+}
+
+/// Which of eksscale's VPCs something else still uses, and what.
+fn blocked_vpcs(observed: &[Observed]) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in observed.iter().filter(|o| !o.is_ours()) {
+        if let Some(vpc) = o.internal.get(super::VPC) {
+            let name = o
+                .attrs
+                .get("name")
+                .map(|n| format!(" {n:?}"))
+                .unwrap_or_default();
+            m.entry(vpc.clone()).or_default().push(format!(
+                "{} {}{name}: {}",
+                o.kind,
+                o.id,
+                o.foreign.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    m
+}
+
+/// What `down` runs for what discovery found: only eksscale's resources,
+/// nothing for what goes with the cluster, and not the network of a VPC that
+/// something else still uses (deleting it would fail after retrying for
+/// minutes, and eksscale never touches what it does not own).
+pub fn down_items(observed: &[Observed]) -> Down {
+    let blocked = blocked_vpcs(observed);
+    fn vpc_of(o: &Observed) -> Option<&String> {
+        match o.kind {
+            Kind::Vpc => Some(&o.id),
+            Kind::Subnet => o.attrs.get(super::subnet::VPC),
+            Kind::InternetGateway => o.attrs.get(super::internet_gateway::ATTACHED_VPC),
+            _ => None,
+        }
+    }
+    let in_blocked = |o: &Observed| vpc_of(o).filter(|v| blocked.contains_key(*v)).cloned();
+    let mut kept = Vec::new();
+    let mut items: Vec<Observed> = Vec::new();
+    for o in observed
         .iter()
-        .filter(|o| o.kind.deletion() == Deletion::Each)
-        .cloned()
-        .collect();
+        .filter(|o| o.is_ours() && o.kind.deletion() == Deletion::Each)
+    {
+        match in_blocked(o) {
+            Some(vpc) => kept.push((
+                o.clone(),
+                format!("VPC {vpc} is still used by: {}", blocked[&vpc].join("; ")),
+            )),
+            None => items.push(o.clone()),
+        }
+    }
     let vpcs: Vec<&str> = observed
         .iter()
-        .filter(|o| o.kind == Kind::Vpc)
+        .filter(|o| o.kind == Kind::Vpc && o.is_ours())
         .map(|o| o.id.as_str())
         .collect();
     for kind in Kind::ALL
@@ -138,13 +194,13 @@ pub fn down_items(observed: &[Observed]) -> Vec<Observed> {
             items.push(sweep_item(*kind, v));
         }
     }
-    items
+    Down { items, kept }
 }
 
 /// One engine step per item of [`down_items`], ordered by
 /// [`Kind::delete_after`].
 pub fn down_steps(ctx: &RunCtx, observed: &[Observed]) -> Vec<Step> {
-    let items = down_items(observed);
+    let items = down_items(observed).items;
     let ids: Vec<String> = items.iter().map(down_id).collect();
     items
         .iter()
@@ -197,7 +253,7 @@ mod tests {
             found(Kind::SecurityGroupRule, "sg-cluster"),
             found(Kind::EksCluster, "demo"),
         ];
-        let items = down_items(&observed);
+        let items = down_items(&observed).items;
         let ids: Vec<String> = items.iter().map(down_id).collect();
         assert!(ids.contains(&"sweep/network-interface/vpc-1".to_string()));
         assert!(ids.contains(&"sweep/security-group/vpc-1".to_string()));
@@ -207,5 +263,29 @@ mod tests {
         );
         assert!(!ids.iter().any(|i| i.starts_with("security-group-rule")));
         assert_eq!(items.len(), 4);
+    }
+
+    #[test]
+    fn a_vpc_something_else_uses_is_kept_with_its_subnets() {
+        let mut sg = found(Kind::SecurityGroup, "sg-rds");
+        sg.internal.insert(super::super::VPC.into(), "vpc-1".into());
+        sg.attrs.insert("name".into(), "rds".into());
+        sg.foreign = Some("not made for cluster demo".into());
+        let subnet = found(Kind::Subnet, "subnet-1").attr(super::super::subnet::VPC, "vpc-1");
+        let observed = vec![
+            found(Kind::Vpc, "vpc-1"),
+            subnet,
+            found(Kind::RouteTable, "rtb-1"),
+            sg,
+        ];
+        let down = down_items(&observed);
+        let ids: Vec<String> = down.items.iter().map(down_id).collect();
+        assert!(ids.contains(&"route-table/rtb-1".to_string()), "{ids:?}");
+        assert!(
+            !ids.iter()
+                .any(|i| i.contains("vpc/vpc-1") || i.contains("subnet-1"))
+        );
+        assert_eq!(down.kept.len(), 2);
+        assert!(down.kept[0].1.contains("sg-rds \"rds\""), "{:?}", down.kept);
     }
 }

@@ -85,7 +85,8 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .iter()
         .filter_map(|s| {
             let t = tags::from_ec2(s.tags());
-            tags::owned_by(&t, cx.cluster).then(|| observe(s, t))
+            tags::for_cluster(&t, cx.cluster)
+                .then(|| observe(s, t.clone()).claimed(t, cx.cluster, &cx.aws.region))
         })
         .collect())
 }

@@ -80,7 +80,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
     let mut out = Vec::new();
     for v in vpcs {
         let t = tags::from_ec2(v.tags());
-        if !tags::owned_by(&t, cx.cluster) {
+        if !tags::for_cluster(&t, cx.cluster) {
             continue;
         }
         let id = v.vpc_id().unwrap_or_default();
@@ -88,19 +88,27 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
             attribute(cx.aws, id, VpcAttributeName::EnableDnsSupport),
             attribute(cx.aws, id, VpcAttributeName::EnableDnsHostnames),
         )?;
-        // Deleted between the list and the reads: not there.
-        if let (Some(support), Some(hostnames)) = (support, hostnames) {
-            out.push(observe(&v, support, hostnames, t));
-        }
+        // Listed, so it exists: an attribute read that answers NotFound is
+        // EC2's eventual consistency for a VPC created moments ago (skipping
+        // it would make `up` create a second one). Unknown, so compared as
+        // different and set again.
+        let known = |v: Option<bool>| v.map_or_else(|| "unknown".to_string(), |b| b.to_string());
+        out.push(
+            observe(&v, &known(support), &known(hostnames), t.clone()).claimed(
+                t,
+                cx.cluster,
+                &cx.aws.region,
+            ),
+        );
     }
     Ok(out)
 }
 
-fn observe(v: &aws_sdk_ec2::types::Vpc, support: bool, hostnames: bool, t: Tags) -> Observed {
+fn observe(v: &aws_sdk_ec2::types::Vpc, support: &str, hostnames: &str, t: Tags) -> Observed {
     let mut o = Observed::new(Kind::Vpc, v.vpc_id().unwrap_or_default())
         .attr(CIDR, v.cidr_block().unwrap_or_default())
-        .attr(DNS_SUPPORT, support.to_string())
-        .attr(DNS_HOSTNAMES, hostnames.to_string());
+        .attr(DNS_SUPPORT, support)
+        .attr(DNS_HOSTNAMES, hostnames);
     o.state = v.state().map(|s| s.as_str().to_string());
     o.key = tags::component(&t);
     o.tags(t)
@@ -230,7 +238,7 @@ mod tests {
             .vpc_id("vpc-1")
             .cidr_block("10.0.0.0/16")
             .build();
-        let o = observe(&v, true, true, Tags::new());
+        let o = observe(&v, "true", "true", Tags::new());
         assert_eq!(
             o.attrs.keys().collect::<Vec<_>>(),
             node.attrs.keys().collect::<Vec<_>>()

@@ -90,10 +90,11 @@ pub fn merge(existing: Option<&str>, e: &Entry) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(&doc)?)
 }
 
-/// Writes `text` to `path` via a 0600 temporary file in the same directory
-/// and a rename, creating the directory (0700) when needed.
+/// Writes `text` to `path` via an exclusive 0600 temporary file with an
+/// unpredictable name in the same directory and a rename (never following a
+/// planted symlink), creating the directory (0700) when needed.
 pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -105,36 +106,93 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
             .create(dir)
             .with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = dir.join(format!(
-        ".{}.eksscale-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("kubeconfig"),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    // O_CREAT|O_EXCL, mode 0600, random name (tempfile).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".eksscale-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
 }
 
-/// Reads, merges and writes; returns the file written.
+/// The file a kubeconfig path really is: a symlinked `~/.kube/config` (dotfile
+/// managers) is written through to its target, not replaced by a plain file.
+fn real_path(path: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .with_context(|| format!("following the symlink {}", path.display())),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// `<file>.lock`, taken with an exclusive create as client-go's
+/// `clientcmd` does, so concurrent writers (kubectl, aws eks
+/// update-kubeconfig, another eksscale) never lose each other's entries.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn acquire(file: &Path) -> anyhow::Result<Self> {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(Lock(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if std::time::Instant::now() >= deadline {
+                        anyhow::bail!(
+                            "{} is locked by another writer ({} exists); if no kubectl or eksscale is running, delete that file",
+                            file.display(),
+                            lock.display()
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("locking {}", file.display()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Reads, merges and writes under the lock, through a symlink to its target.
 pub fn update(path: &Path, e: &Entry) -> anyhow::Result<()> {
-    let existing = match std::fs::read_to_string(path) {
+    let path = real_path(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _lock = Lock::acquire(&path)?;
+    let existing = match std::fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
     };
     let merged = merge(existing.as_deref(), e)?;
-    write_private(path, &merged)
+    write_private(&path, &merged)
 }
 
 #[cfg(test)]
@@ -188,6 +246,47 @@ mod tests {
         let v: Value = serde_saphyr::from_str(&merge(Some(&twice), &changed).unwrap()).unwrap();
         assert_eq!(v["clusters"].as_array().unwrap().len(), 2);
         assert_eq!(v["clusters"][1]["cluster"]["server"], "https://new");
+    }
+
+    #[test]
+    fn concurrent_writers_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config");
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let p = p.clone();
+                std::thread::spawn(move || update(&p, &entry(&format!("c{i}"))).unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(v["contexts"].as_array().unwrap().len(), 8);
+        assert!(
+            !dir.path().join("config.lock").exists(),
+            "the lock is released"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_kubeconfig_is_written_through_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dotfiles").join("kubeconfig");
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, EXISTING).unwrap();
+        let link = dir.path().join("config");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        update(&link, &entry("c")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "still a symlink"
+        );
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(v["contexts"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -8,16 +8,29 @@
 
 use std::collections::BTreeMap;
 
-use crate::aws::tags::{TAG_CLUSTER, TAG_COMPONENT, Tags};
+use crate::aws::tags::{TAG_CLUSTER, TAG_COMPONENT, TAG_REGION, Tags};
 use crate::kinds::role::Trust;
 use crate::kinds::{
-    Node, NodeId, access_entry, addon, cluster, elastic_ip, internet_gateway, log_group,
-    nat_gateway, nodegroup, oidc_provider, pod_identity, role, route_table, security_group_rule,
-    subnet, vpc,
+    Node, NodeId, access_entry, addon, cluster, elastic_ip, internet_gateway, launch_template,
+    log_group, nat_gateway, nodegroup, oidc_provider, pod_identity, role, route_table,
+    security_group_rule, subnet, vpc,
 };
 use crate::spec::{NatMode, Spec, ZoneLayout};
 
 pub use crate::keda::ROLE as KEDA_ROLE;
+
+/// `eksscale-<cluster>-<node group>`, within EC2's 128 characters.
+fn launch_template_name(spec: &Spec, nodegroup: &str) -> String {
+    let full = format!("eksscale-{}-{nodegroup}", spec.name);
+    if full.len() <= 128 {
+        full
+    } else {
+        format!(
+            "eksscale-{}-{nodegroup}",
+            crate::spec::short_hash(&spec.name)
+        )
+    }
+}
 pub const CLUSTER_ROLE: &str = "iam-role/cluster";
 pub const NODE_ROLE: &str = "iam-role/node";
 use crate::spec::partition;
@@ -30,6 +43,7 @@ pub fn managed_policy_arn(region: &str, name: &str) -> String {
 pub fn base_tags(spec: &Spec, component: &str) -> Tags {
     let mut t = spec.tags.clone();
     t.insert(TAG_CLUSTER.to_string(), spec.name.clone());
+    t.insert(TAG_REGION.to_string(), spec.region.clone());
     t.insert(TAG_COMPONENT.to_string(), component.to_string());
     t
 }
@@ -84,7 +98,7 @@ pub struct Inputs {
 /// The whole desired graph for a spec laid out over resolved zones.
 pub fn build(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
     let mut nodes = network(spec, zones);
-    nodes.extend(iam(spec));
+    nodes.extend(iam(spec, inputs));
     nodes.extend(eks(spec, zones, inputs));
     if spec.keda.enabled {
         nodes.extend(keda(spec, inputs));
@@ -148,6 +162,8 @@ fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
         KedaIdentity::PodIdentity => Trust::PodIdentity {
             account: inputs.account.clone(),
             cluster: cluster::ID.into(),
+            namespace: crate::keda::NAMESPACE.into(),
+            service_account: crate::keda::OPERATOR.into(),
         },
     };
     let mut out = vec![role_node(
@@ -159,6 +175,7 @@ fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
             trust,
             managed: Vec::new(),
             inline,
+            boundary: spec.permissions_boundary.clone(),
         },
     )];
     if spec.keda.identity == KedaIdentity::PodIdentity {
@@ -264,7 +281,17 @@ fn network(spec: &Spec, zones: &[ZoneLayout]) -> Vec<Node> {
     out
 }
 
-fn iam(spec: &Spec) -> Vec<Node> {
+/// The cluster's ARN, known before it exists (for the trust that names it).
+pub fn cluster_arn(spec: &Spec, account: &str) -> String {
+    format!(
+        "arn:{}:eks:{}:{account}:cluster/{}",
+        partition(&spec.region),
+        spec.region,
+        spec.name
+    )
+}
+
+fn iam(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
     let region = &spec.region;
     vec![
         role_node(
@@ -273,9 +300,13 @@ fn iam(spec: &Spec) -> Vec<Node> {
             role::Desired {
                 name: spec.role_name("cluster"),
                 description: format!("EKS control plane of cluster {} (eksscale)", spec.name),
-                trust: Trust::Service("eks.amazonaws.com"),
+                trust: Trust::EksCluster {
+                    account: inputs.account.clone(),
+                    cluster_arn: cluster_arn(spec, &inputs.account),
+                },
                 managed: vec![managed_policy_arn(region, "AmazonEKSClusterPolicy")],
                 inline: Vec::new(),
+                boundary: spec.permissions_boundary.clone(),
             },
         ),
         role_node(
@@ -287,9 +318,12 @@ fn iam(spec: &Spec) -> Vec<Node> {
                 trust: Trust::Service("ec2.amazonaws.com"),
                 managed: vec![
                     managed_policy_arn(region, "AmazonEKSWorkerNodePolicy"),
-                    managed_policy_arn(region, "AmazonEC2ContainerRegistryReadOnly"),
+                    // Pull only: ReadOnly also lists and describes every
+                    // repository (EKS user guide, "Amazon EKS node IAM role").
+                    managed_policy_arn(region, "AmazonEC2ContainerRegistryPullOnly"),
                 ],
                 inline: Vec::new(),
+                boundary: spec.permissions_boundary.clone(),
             },
         ),
     ]
@@ -395,6 +429,7 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
                     },
                     managed: vec![managed_policy_arn(&spec.region, irsa.policy)],
                     inline: Vec::new(),
+                    boundary: spec.permissions_boundary.clone(),
                 },
             ));
             role::id(name)
@@ -438,8 +473,22 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
             None => shared_subnets.clone(),
         };
         let id = nodegroup::id(&name);
+        let lt = launch_template::id(&name);
+        out.push(
+            launch_template::Desired {
+                name: launch_template_name(spec, &name),
+                device: if ng.ami_type.as_str().starts_with("BOTTLEROCKET") {
+                    "/dev/xvdb".into()
+                } else {
+                    "/dev/xvda".into()
+                },
+                volume_gib: ng.volume_gib,
+            }
+            .node(&lt, ec2_tags(spec, &lt)),
+        );
         out.push(
             nodegroup::Desired {
+                launch_template: Some(lt),
                 name,
                 cluster: cluster::ID.into(),
                 role: NODE_ROLE.into(),
@@ -549,6 +598,10 @@ pub(crate) mod tests {
         for n in g.iter().filter(|n| n.kind() != Kind::SecurityGroupRule) {
             assert_eq!(n.tags.get(TAG_COMPONENT), Some(&n.id), "{}", n.id);
             assert_eq!(n.tags.get(TAG_CLUSTER).map(String::as_str), Some("demo"));
+            assert_eq!(
+                n.tags.get(TAG_REGION).map(String::as_str),
+                Some("us-west-2")
+            );
         }
     }
 }

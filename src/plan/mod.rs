@@ -60,11 +60,23 @@ impl Plan {
     }
 }
 
+/// Resources in the way of the graph that eksscale does not own (a cluster of
+/// the same name made by eksctl, an untagged role with one of its names):
+/// `up` stops before any change rather than adopting or replacing them.
+pub fn foreign_conflicts<'a>(graph: &[Node], observed: &'a [Observed]) -> Vec<&'a Observed> {
+    let wanted: BTreeSet<&str> = graph.iter().map(|n| n.id.as_str()).collect();
+    observed
+        .iter()
+        .filter(|o| !o.is_ours())
+        .filter(|o| o.key.as_deref().is_some_and(|k| wanted.contains(k)))
+        .collect()
+}
+
 /// Two resources claiming the same graph node (e.g. a VPC created twice by
 /// hand-run tooling) must be resolved by a human before eksscale acts.
 pub fn duplicates(observed: &[Observed]) -> Vec<(String, Vec<String>)> {
     let mut m: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for o in observed {
+    for o in observed.iter().filter(|o| o.is_ours()) {
         if let Some(k) = &o.key {
             m.entry(k).or_default().push(o.id.clone());
         }
@@ -75,8 +87,11 @@ pub fn duplicates(observed: &[Observed]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Compares the graph with what discovery found.
+/// Compares the graph with what discovery found (only eksscale's own
+/// resources: see [`foreign_conflicts`] for the others).
 pub fn plan(graph: &[Node], observed: &[Observed]) -> Plan {
+    let ours: Vec<Observed> = observed.iter().filter(|o| o.is_ours()).cloned().collect();
+    let observed = &ours[..];
     let world = by_key(observed);
     let wanted: BTreeSet<&str> = graph.iter().map(|n| n.id.as_str()).collect();
     let entries = graph

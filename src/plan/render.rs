@@ -162,6 +162,9 @@ pub fn status_text(cluster: &str, region: &str, observed: &[Observed]) -> String
             if let Some(at) = o.tags.get(TAG_EXPIRES) {
                 detail.push_str(&format!(" expires-at={at}"));
             }
+            if let Some(why) = &o.foreign {
+                detail.push_str(&format!("  [not eksscale's, left alone: {why}]"));
+            }
             let name = o.key.as_deref().unwrap_or("-");
             let _ = writeln!(out, "  {:<40} {}{state}{detail}", name, o.id);
         }

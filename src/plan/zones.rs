@@ -122,7 +122,7 @@ pub fn choose(spec: &Spec, offer: &Offer, observed: &[Observed]) -> Result<Vec<S
         ZoneChoice::Count(n) => {
             let mut chosen: Vec<String> = observed
                 .iter()
-                .filter(|o| o.kind == Kind::Subnet)
+                .filter(|o| o.kind == Kind::Subnet && o.is_ours())
                 .filter_map(|o| o.attrs.get(subnet::ZONE).cloned())
                 .filter(|z| usable.contains(&z.as_str()))
                 .collect();

@@ -144,7 +144,7 @@ async fn cluster_with_irsa_access_addons_and_zonal_node_groups() {
     );
 
     // --- vpc-cni IRSA role: trust pinned to kube-system/aws-node and the STS audience.
-    let cni_role = format!("eksscale-{name}-vpc-cni");
+    let cni_role = eksscale::spec::role_name(&name, region, "vpc-cni");
     let r = aws.role(&cni_role).await;
     let trust = policy_json(r.assume_role_policy_document().unwrap());
     let st = &trust["Statement"][0];
@@ -175,7 +175,7 @@ async fn cluster_with_irsa_access_addons_and_zonal_node_groups() {
     let node_policies = aws
         .iam
         .list_attached_role_policies()
-        .role_name(format!("eksscale-{name}-node"))
+        .role_name(eksscale::spec::role_name(&name, region, "node"))
         .send()
         .await
         .unwrap();
@@ -293,7 +293,13 @@ async fn cluster_with_irsa_access_addons_and_zonal_node_groups() {
         assert_eq!(ng.instance_types().len(), 2);
         assert_eq!(
             ng.node_role(),
-            Some(format!("arn:aws:iam::123456789012:role/eksscale/eksscale-{name}-node").as_str())
+            Some(
+                format!(
+                    "arn:aws:iam::123456789012:role/eksscale/{}",
+                    eksscale::spec::role_name(&name, region, "node")
+                )
+                .as_str()
+            )
         );
         assert_eq!(ng.tags().unwrap()["eksscale.io/cluster"], name);
     }

@@ -96,7 +96,7 @@ async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
     );
 
     // --- The operator role: trust pinned to keda/keda-operator, only the sample queue readable.
-    let role_name = format!("eksscale-{name}-keda-operator");
+    let role_name = eksscale::spec::role_name(&name, region, "keda-operator");
     let role = aws.role(&role_name).await;
     let role = &role;
     let trust = policy_json(role.assume_role_policy_document().unwrap());
@@ -230,7 +230,7 @@ async fn keda_with_pod_identity_uses_an_association_instead_of_annotations() {
 
     ws.run(&["up", "--kubeconfig", kc.to_str().unwrap()])
         .expect(0);
-    let role_name = format!("eksscale-{name}-keda-operator");
+    let role_name = eksscale::spec::role_name(&name, region, "keda-operator");
     let role = aws.role(&role_name).await;
     let role_arn = role.arn().to_string();
     let trust = policy_json(role.assume_role_policy_document().unwrap());
@@ -291,7 +291,7 @@ async fn missing_manifest_offline_fails_before_anything_is_created() {
         &spec_with(
             "irsa",
             "vpc-cni",
-            "manifest: http://127.0.0.1:9/keda-2.20.2.yaml",
+            "manifest: https://127.0.0.1:9/keda-2.20.2.yaml\n    manifestSha256: 9bae123eb64fab8f96c67bbd576bb5819e4794df346c5aaa402a01c68b0557ab",
         ),
     );
     let aws = Reader::new(region).await;
@@ -369,7 +369,7 @@ async fn keda_with_helm_installs_the_chart_with_generated_values() {
     assert!(call.contains(&format!("--kubeconfig {kc}")), "{call}");
 
     // What the chart made of the generated values.
-    let role_name = format!("eksscale-{name}-keda-operator");
+    let role_name = eksscale::spec::role_name(&name, region, "keda-operator");
     let role_arn = aws.role(&role_name).await.arn().to_string();
     assert_keda_shape(
         &kube,

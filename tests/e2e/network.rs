@@ -208,18 +208,27 @@ async fn per_zone_network_and_roles_end_to_end() {
             "node",
             "ec2.amazonaws.com",
             vec![
-                "AmazonEC2ContainerRegistryReadOnly",
+                "AmazonEC2ContainerRegistryPullOnly",
                 "AmazonEKSWorkerNodePolicy",
             ],
         ),
     ] {
-        let role_name = format!("eksscale-{name}-{role}");
+        let role_name = eksscale::spec::role_name(&name, REGION, role);
         let r = aws.role(&role_name).await;
         let r = &r;
         assert_eq!(r.path(), "/eksscale/");
         let trust = policy_json(r.assume_role_policy_document().unwrap());
         assert_eq!(trust["Statement"][0]["Principal"]["Service"], service);
         assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
+        if role == "cluster" {
+            // Confused-deputy protection: only this account's cluster of this name.
+            let c = &trust["Statement"][0]["Condition"];
+            assert_eq!(c["StringEquals"]["aws:SourceAccount"], "123456789012");
+            assert_eq!(
+                c["ArnLike"]["aws:SourceArn"],
+                format!("arn:aws:eks:{REGION}:123456789012:cluster/{name}")
+            );
+        }
         let attached = aws
             .iam
             .list_attached_role_policies()
@@ -234,6 +243,12 @@ async fn per_zone_network_and_roles_end_to_end() {
             .collect();
         names.sort();
         assert_eq!(names, policies, "{role}");
+        assert!(
+            r.tags()
+                .iter()
+                .any(|t| t.key() == "eksscale.io/region" && t.value() == REGION),
+            "ownership is scoped to the region"
+        );
         assert!(
             r.tags()
                 .iter()

@@ -155,6 +155,15 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
         );
     }
 
+    if let Some(b) = &s.iam.permissions_boundary
+        && !names::is_policy_arn(b)
+    {
+        c.err(
+            "spec.iam.permissionsBoundary",
+            format!("spec.iam.permissionsBoundary {b:?} is not a managed policy ARN such as arn:aws:iam::123456789012:policy/Boundary"),
+        );
+    }
+
     // --- Add-ons -----------------------------------------------------------------
     let mut addons_seen = BTreeSet::new();
     for (i, a) in s.addons.iter().enumerate() {
@@ -243,12 +252,42 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             "keda.identity is podIdentity but the eks-pod-identity-agent add-on is not in spec.addons; add it, or use identity: irsa",
         );
     }
-    if let Some(m) = &k.manifest
-        && m.trim().is_empty()
+    if let Some(m) = &k.manifest {
+        if m.trim().is_empty() {
+            c.err(
+                "spec.keda.manifest",
+                "keda.manifest is empty; give a local path or an https:// URL, or remove it",
+            );
+        } else if m.starts_with("http://") {
+            c.err(
+                "spec.keda.manifest",
+                "keda.manifest is an http:// URL: the manifest is applied with cluster-admin rights, so it must come over https:// (with keda.manifestSha256) or from a local file",
+            );
+        } else if m.starts_with("https://") && k.manifest_sha256.is_none() {
+            c.err(
+                "spec.keda.manifestSha256",
+                "keda.manifest is a URL: set keda.manifestSha256 to the sha256 of the file you expect (`sha256sum keda-<version>.yaml`), so a changed download is refused",
+            );
+        }
+    }
+    if let Some(h) = &k.manifest_sha256
+        && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
     {
         c.err(
-            "spec.keda.manifest",
-            "keda.manifest is empty; give a local path or an https:// URL, or remove it",
+            "spec.keda.manifestSha256",
+            format!("keda.manifestSha256 {h:?} is not a sha256 (64 hexadecimal characters)"),
+        );
+    }
+    if let Some(r) = &k.image_registry
+        && (r.is_empty()
+            || r.contains("://")
+            || r.contains(char::is_whitespace)
+            || r.contains(['@', ':'])
+                && !r.split('/').next().is_some_and(|host| host.contains(':')))
+    {
+        c.err(
+            "spec.keda.imageRegistry",
+            format!("keda.imageRegistry {r:?} must be a registry and path such as registry.example.com/mirror/kedacore (no scheme, tag or digest)"),
         );
     }
 
@@ -327,6 +366,7 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             bootstrap_creator_admin: s.access.bootstrap_creator_admin,
             admins: s.access.admins.clone(),
         },
+        permissions_boundary: s.iam.permissions_boundary.clone(),
         addons: s.addons.clone(),
         node_groups,
         keda: KedaSpec {
@@ -335,6 +375,11 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             identity: k.identity,
             operator_replicas: clamp_i32(k.operator_replicas),
             manifest: k.manifest.clone(),
+            manifest_sha256: k.manifest_sha256.as_ref().map(|s| s.to_ascii_lowercase()),
+            image_registry: k
+                .image_registry
+                .as_ref()
+                .map(|r| r.trim_end_matches('/').to_string()),
             installer: k.installer,
         },
         samples: s.samples.clone(),

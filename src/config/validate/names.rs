@@ -108,6 +108,20 @@ fn is_tag_char(ch: char) -> bool {
     ch.is_alphanumeric() || " +-=._:/@".contains(ch)
 }
 
+/// `arn:<partition>:iam::<account or aws>:policy/<path/name>`.
+pub(super) fn is_policy_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && (parts[4] == "aws"
+            || (parts[4].len() == 12 && parts[4].chars().all(|c| c.is_ascii_digit())))
+        && parts[5].starts_with("policy/")
+        && parts[5].len() > 7
+}
+
 pub(super) fn is_principal_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     parts.len() == 6

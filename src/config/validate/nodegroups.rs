@@ -95,6 +95,16 @@ pub(super) fn check(
             }
         }
         let ami_type = ami_type(c, &p, ng, &s.kubernetes_version);
+        // gp3 volumes are 1 GiB to 16 TiB; nodes need room for images.
+        if !(20..=16384).contains(&ng.volume_size) {
+            c.err(
+                format!("{p}.volumeSize"),
+                format!(
+                    "{p}.volumeSize must be 20 to 16384 (GiB of the node's gp3 volume), got {}",
+                    ng.volume_size
+                ),
+            );
+        }
         let (min, desired, max) = (ng.min_size, ng.desired_size, ng.max_size);
         if min < 0 {
             c.err(
@@ -179,6 +189,7 @@ pub(super) fn check(
             per_zone: ng.per_zone,
             labels: ng.labels.clone(),
             taints,
+            volume_gib: clamp_i32(ng.volume_size),
         });
     }
     node_groups
