@@ -14,6 +14,8 @@ operations eksscale called.
 5. IAM eventual consistency: a new role or OIDC provider is not usable at once.
 6. EC2 eventual consistency: a new EC2 ID answers "not found" for a moment.
 8. Throttling and 5xx errors on a fraction of requests.
+10. EC2 dependencies: no deleting a VPC, subnet or security group, or detaching an internet gateway, while something
+    still depends on it.
 
 (Rules 7 and 9 of the README, deleting states and upgrade policies, are features of the EKS
 extension itself, not refusals, so they live in ``eks_ext.py``.)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 import re
 import threading
@@ -42,6 +45,8 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.eks.exceptions import InvalidParameterException
 from moto.eks.models import eks_backends
+from moto.elb.models import elb_backends
+from moto.elbv2.models import elbv2_backends
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
 
@@ -726,6 +731,232 @@ class Throttler:
         return [plain_503]
 
 
+# --- Rule 10: EC2 dependencies ------------------------------------------------------------------
+
+# What real EC2 refuses to delete or detach while something still depends on it, and moto 5.2.5 accepts (moto
+# already refuses DeleteVpc with subnets, extra route tables or an attached VPN gateway, and DeleteInternetGateway
+# while attached, the latter in its own words). Sources, per check, on the functions below.
+DEPENDENCY_OPERATIONS = frozenset(
+    {"DeleteVpc", "DeleteSubnet", "DeleteSecurityGroup", "DetachInternetGateway", "DeleteInternetGateway"}
+)
+# NAT gateway states in which real EC2 has released the gateway's network interface and Elastic IP. moto keeps
+# both (the interface, and the address associated with it until ReleaseAddress) after DeleteNatGateway.
+GONE_NAT_STATES = frozenset({"deleted", "failed"})
+
+log = logging.getLogger("aws_rules")
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """A classic ELB or an ELBv2 load balancer, as far as EC2's dependency checks need it.
+
+    moto creates no network interfaces for load balancers (real ELB puts requester-managed ones in each of the
+    load balancer's subnets, with its security groups, and public IPs when internet-facing), so the load balancer
+    itself stands for them.
+    """
+
+    name: str
+    vpc_id: str | None
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    public: bool  # internet-facing: its network interfaces have public IPs
+
+
+def load_balancers(account: str, region: str) -> list[Balancer]:
+    """Every classic ELB and ELBv2 load balancer moto has in an account and region."""
+    balancers = [
+        Balancer(
+            name=lb.name,
+            vpc_id=lb.vpc_id,
+            subnet_ids=tuple(lb.subnets or ()),
+            security_group_ids=tuple(lb.security_groups or ()),
+            public=lb.scheme == "internet-facing",
+        )
+        for lb in list(elb_backends[account][region].load_balancers.values())
+    ]
+    balancers += [
+        Balancer(
+            name=lb.name,
+            vpc_id=lb.vpc_id,
+            subnet_ids=tuple(subnet.id for subnet in lb.subnets or ()),
+            security_group_ids=tuple(lb.security_groups or ()),
+            public=lb.scheme == "internet-facing" and lb.type != "gateway",
+        )
+        for lb in list(elbv2_backends[account][region].load_balancers.values())
+    ]
+    return balancers
+
+
+def live_network_interfaces(ec2: Any) -> list[Any]:
+    """moto's network interfaces, less those real EC2 has deleted by then and moto keeps: a deleted (or failed) NAT
+    gateway's, and the primary interface of a terminated instance (EC2 creates it with DeleteOnTermination; moto
+    keeps it, still ``in-use``). Any status counts: an ``available`` interface blocks as much as an ``in-use`` one
+    (eksctl-io/eksctl#1849: a dangling "available" ENI keeps its security group from being deleted)."""
+    gone = {nat._eni.id for nat in list(ec2.nat_gateways.values()) if nat.state in GONE_NAT_STATES}
+    live = []
+    for eni in list(ec2.enis.values()):
+        instance = eni.instance
+        if eni.id in gone or (instance is not None and instance.state == "terminated" and eni.device_index == 0):
+            continue
+        live.append(eni)
+    return live
+
+
+def vpc_dependents(ec2: Any, balancers: list[Balancer], vpc_id: str) -> list[str]:
+    """What keeps DeleteVpc from succeeding.
+
+    Source: EC2 API reference, DeleteVpc: "You must detach or delete all gateways and resources that are associated
+    with the VPC before you can delete it. For example, you must terminate all instances running in the VPC, delete
+    all security groups associated with the VPC (except the default one), delete all route tables associated with
+    the VPC (except the default one), and so on." Load balancers: eksctl-io/eksctl#103 ("deleting VPC stack will
+    fail when there [are] resources such as ELBs"). moto checks the subnets, the route tables and VPN gateways.
+    """
+    found = [
+        f"subnet {subnet.id}"
+        for zone in list(ec2.subnets.values())
+        for subnet in list(zone.values())
+        if subnet.vpc_id == vpc_id
+    ]
+    groups = list(ec2.groups.get(vpc_id, {}).values())
+    found += [f"security group {group.id}" for group in groups if not group.is_default]
+    found += [
+        f"internet gateway {igw.id}"
+        for igw in list(ec2.internet_gateways.values())
+        if igw.vpc is not None and igw.vpc.id == vpc_id
+    ]
+    found += [
+        f"route table {table.id}"
+        for table in list(ec2.route_tables.values())
+        if table.vpc_id == vpc_id and table.main_association_id is None
+    ]
+    found += [f"network interface {eni.id}" for eni in live_network_interfaces(ec2) if eni.subnet.vpc_id == vpc_id]
+    found += [f"load balancer {lb.name}" for lb in balancers if lb.vpc_id == vpc_id]
+    return found
+
+
+def subnet_dependents(ec2: Any, balancers: list[Balancer], subnet_id: str) -> list[str]:
+    """What keeps DeleteSubnet from succeeding: network interfaces in it (an instance's, a NAT gateway's, a load
+    balancer's, a detached one), and load balancers using it.
+
+    Source: EC2 API reference, DeleteSubnet: "You must terminate all running instances in the subnet before you can
+    delete the subnet"; what blocks in practice is any network interface: eksctl-io/eksctl#7589 (leaked network
+    interface: "The subnet 'subnet-...' has dependencies and cannot be deleted."), appvia/kore#808 (a load
+    balancer's), gruntwork-io/cloud-nuke#285 (VPC endpoints'). moto checks nothing.
+    """
+    found = [f"network interface {eni.id}" for eni in live_network_interfaces(ec2) if eni.subnet.id == subnet_id]
+    found += [f"load balancer {lb.name}" for lb in balancers if subnet_id in lb.subnet_ids]
+    return found
+
+
+def _references(rule: Any, group: Any) -> bool:
+    source = rule.source_group or {}
+    if source.get("GroupId"):
+        return bool(source["GroupId"] == group.id)
+    return bool(source.get("GroupName")) and source.get("GroupName") == group.name
+
+
+def security_group_dependents(ec2: Any, balancers: list[Balancer], group: Any) -> list[str]:
+    """What keeps DeleteSecurityGroup from succeeding: a network interface (or load balancer) using the group, or
+    another group of the VPC whose inbound or outbound rules reference it (a group referencing itself does not
+    count: its rules go with it).
+
+    Source: EC2 API reference, DeleteSecurityGroup: "If you attempt to delete a security group that is associated
+    with an instance or network interface, is referenced by another security group in the same VPC, or has a VPC
+    association, the operation fails with DependencyViolation." Load balancers: eksctl-io/eksctl#1960 (deleting a
+    Kubernetes ELB's group while the ELB is still being deleted). moto checks nothing.
+    """
+    found = [
+        f"network interface {eni.id}"
+        for eni in live_network_interfaces(ec2)
+        if any(getattr(used, "id", used) == group.id for used in eni.group_set)
+    ]
+    found += [f"load balancer {lb.name}" for lb in balancers if group.id in lb.security_group_ids]
+    for other in list(ec2.groups.get(group.vpc_id, {}).values()):
+        rules = [*other.ingress_rules, *other.egress_rules]
+        if other.id != group.id and any(_references(rule, group) for rule in rules):
+            found.append(f"security group {other.id}")
+    return found
+
+
+def mapped_public_addresses(ec2: Any, balancers: list[Balancer], vpc_id: str) -> list[str]:
+    """What in a VPC has a public IPv4 address, keeping DetachInternetGateway from succeeding: a network interface
+    with one (an Elastic IP associated with it or its instance, or one assigned at launch), a NAT gateway that is
+    not deleted yet, an internet-facing load balancer.
+
+    Source: EC2 API reference, DetachInternetGateway: "The VPC must not contain any running instances with Elastic IP
+    addresses or public IPv4 addresses." Load balancers: jenkins-x/terraform-aws-eks-jx#373 ("The Public IP its
+    referring to is attached to the Load balancer"), eksctl-io/eksctl#253. NAT gateways: a NAT gateway holds its
+    Elastic IP until it is deleted, and a deleted one no longer does (it releases its interface). moto checks nothing.
+    """
+    found = [
+        f"network interface {eni.id} ({eni.public_ip})"
+        for eni in live_network_interfaces(ec2)
+        if eni.subnet.vpc_id == vpc_id and eni.public_ip
+    ]
+    found += [
+        f"NAT gateway {nat.id}"
+        for nat in list(ec2.nat_gateways.values())
+        if nat.vpc_id == vpc_id and nat.state not in GONE_NAT_STATES and nat.connectivity_type != "private"
+    ]
+    found += [f"load balancer {lb.name}" for lb in balancers if lb.vpc_id == vpc_id and lb.public]
+    return found
+
+
+def check_ec2_dependencies(account: str, region: str, operation: str, params: Mapping[str, str]) -> None:
+    """Rule 10: refuse a delete or detach while something depends on the resource, with EC2's DependencyViolation.
+
+    Error texts, as real EC2 answers (400, EC2's XML error document):
+    - DeleteVpc: "The vpc 'vpc-...' has dependencies and cannot be deleted." (terraform-aws-modules/terraform-aws-vpc
+      #540 shows the whole XML response; gruntwork-io/cloud-nuke#345, eksctl-io/eksctl#616).
+    - DeleteSubnet: "The subnet 'subnet-...' has dependencies and cannot be deleted." (eksctl-io/eksctl#7589,
+      terraform-aws-modules/terraform-aws-vpc#1081).
+    - DeleteSecurityGroup: "resource sg-... has a dependent object" (eksctl-io/eksctl#1849, #1960).
+    - DetachInternetGateway: "Network vpc-... has some mapped public address(es). Please unmap those public
+      address(es) before detaching the gateway." (eksctl-io/eksctl#253, hashicorp/terraform#1303).
+    - DeleteInternetGateway while attached: "The internetGateway 'igw-...' has dependencies and cannot be deleted."
+      (eksctl-io/eksctl#616, giantswarm/aws-operator#109); moto refuses it too, as "igw-... is being utilized by
+      vpc-...".
+    Resources that do not exist are left to moto's not-found answers.
+    """
+    ec2 = ec2_backends[account][region]
+    found: list[str] = []
+    message = ""
+    if operation == "DeleteVpc":
+        vpc_id = params.get("VpcId", "")
+        if vpc_id in ec2.vpcs:
+            found = vpc_dependents(ec2, load_balancers(account, region), vpc_id)
+            message = f"The vpc '{vpc_id}' has dependencies and cannot be deleted."
+    elif operation == "DeleteSubnet":
+        subnet_id = params.get("SubnetId", "")
+        if _find_subnet(ec2, subnet_id) is not None:
+            found = subnet_dependents(ec2, load_balancers(account, region), subnet_id)
+            message = f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+    elif operation == "DeleteSecurityGroup":
+        if params.get("GroupId"):
+            group = ec2.get_security_group_from_id(params["GroupId"])
+        else:
+            group = ec2.get_security_group_by_name_or_id(params.get("GroupName", ""))
+        if group is not None:
+            found = security_group_dependents(ec2, load_balancers(account, region), group)
+            message = f"resource {group.id} has a dependent object"
+    elif operation in ("DetachInternetGateway", "DeleteInternetGateway"):
+        igw_id = params.get("InternetGatewayId", "")
+        igw = ec2.internet_gateways.get(igw_id)
+        attached = igw.vpc.id if igw is not None and igw.vpc is not None else None
+        if operation == "DeleteInternetGateway" and attached:
+            found = [f"attachment to {attached}"]
+            message = f"The internetGateway '{igw_id}' has dependencies and cannot be deleted."
+        elif operation == "DetachInternetGateway" and attached and attached == params.get("VpcId"):
+            found = mapped_public_addresses(ec2, load_balancers(account, region), attached)
+            message = (
+                f"Network {attached} has some mapped public address(es). Please unmap those public address(es) "
+                "before detaching the gateway."
+            )
+    if found:
+        log.warning("%s refused (DependencyViolation): %s", operation, ", ".join(found))
+        raise ec2_error("DependencyViolation", message)
+
+
 # --- Stats --------------------------------------------------------------------------------------
 
 
@@ -795,6 +1026,8 @@ class AwsRules:
             raise injected
         if request.service == "ec2":
             self._check_ec2_ids(request)
+            if request.operation in DEPENDENCY_OPERATIONS and request.params.get("DryRun") != "true":
+                check_ec2_dependencies(request.account, request.region, request.operation, request.params)
         elif request.service == "iam" and request.operation in ("CreateRole", "UpdateAssumeRolePolicy"):
             document = request.params.get("AssumeRolePolicyDocument") or request.params.get("PolicyDocument") or ""
             check_federated_principals(request.account, request.region, document, self.config.iam_propagation)

@@ -27,6 +27,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+import moto_fixes
 from aws_rules import AwsRules, RulesConfig
 from eks_ext import EksExtension, Timing
 
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(format="%(message)s")
     # Werkzeug logs each request at INFO; errors stay visible either way.
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    moto_fixes.apply()
     moto_app = DomainDispatcherApplication(create_backend_app)
     # The rules go outermost: they answer before anything else runs, and see every request for the stats.
     app = AwsRules(EksExtension(moto_app, Timing.from_env(os.environ)), RulesConfig.from_env(os.environ))

@@ -17,13 +17,17 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.ec2.models import ec2_backends
 
 from aws_rules import (
+    Balancer,
     ami_needs,
     check_client_request_token,
     ec2_referenced_ids,
     federated_principals,
     instance_type_fits,
+    vpc_dependents,
 )
 from test_emulator import ACCOUNT, NO_DELAYS, ROLE, Aws, error, new_cluster, new_subnets, running_server
 
@@ -518,6 +522,226 @@ def test_referenced_ids_skip_filters_and_tags() -> None:
     assert ec2_referenced_ids(params) == ["vpc-1"]
 
 
+# --- Rule 10: EC2 dependencies ------------------------------------------------------------------
+
+
+def dependency_violation(call: Any, **kwargs: Any) -> str:
+    return error("DependencyViolation", 400, call, **kwargs)
+
+
+def new_vpc(ec2: Any, zones: str = "a") -> tuple[str, list[str]]:
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate(zones)
+    ]
+    return vpc, subnets
+
+
+def new_group(ec2: Any, vpc: str, name: str = "g") -> str:
+    return ec2.create_security_group(GroupName=f"{name}-{uuid.uuid4().hex[:6]}", Description="d", VpcId=vpc)["GroupId"]
+
+
+def classic_elb(aws: Aws, subnet: str, group: str, **kwargs: Any) -> str:
+    name = f"clb-{uuid.uuid4().hex[:8]}"
+    listener = {"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 80}
+    aws.client("elb").create_load_balancer(
+        LoadBalancerName=name, Listeners=[listener], Subnets=[subnet], SecurityGroups=[group], **kwargs
+    )
+    return name
+
+
+def test_moto_classic_elb_makes_no_interfaces_but_a_security_group_that_outlives_it(aws: Aws) -> None:
+    """What moto 5.2.5 does for a classic ELB in a VPC (reported, not changed): no network interfaces at all; without
+    SecurityGroups a new group ``default_elb_<uuid>`` in that VPC, left behind when the load balancer is deleted.
+    Real ELB puts requester-managed interfaces in the subnets and, in a nondefault VPC, uses the VPC's default group
+    (Classic Load Balancers guide, "Configure security groups for your Classic Load Balancer")."""
+    ec2, elb = aws.client("ec2"), aws.client("elb")
+    vpc, [subnet] = new_vpc(ec2)
+    listener = {"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 80}
+    elb.create_load_balancer(LoadBalancerName="moto-defaults", Listeners=[listener], Subnets=[subnet])
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    assert ec2.describe_network_interfaces(Filters=in_vpc)["NetworkInterfaces"] == []
+    groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]}
+    [made] = [name for name in groups if name.startswith("default_elb_")]
+    [described] = elb.describe_load_balancers(LoadBalancerNames=["moto-defaults"])["LoadBalancerDescriptions"]
+    assert described["SecurityGroups"] == [groups[made]]
+    elb.delete_load_balancer(LoadBalancerName="moto-defaults")
+    left = {g["GroupName"] for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]}
+    assert made in left  # so it blocks DeleteVpc until deleted (rule 10)
+    ec2.delete_subnet(SubnetId=subnet)
+    dependency_violation(ec2.delete_vpc, VpcId=vpc)
+    ec2.delete_security_group(GroupId=groups[made])
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_delete_vpc_is_refused_while_anything_depends_on_it(aws: Aws) -> None:
+    ec2 = aws.client("ec2")
+
+    vpc, [subnet] = new_vpc(ec2)  # moto's own check, in EC2's words (moto's omit the quotes for route tables)
+    assert dependency_violation(ec2.delete_vpc, VpcId=vpc) == f"The vpc '{vpc}' has dependencies and cannot be deleted."
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+
+    vpc, _ = new_vpc(ec2, zones="")
+    group = new_group(ec2, vpc)
+    assert dependency_violation(ec2.delete_vpc, VpcId=vpc) == f"The vpc '{vpc}' has dependencies and cannot be deleted."
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_vpc(VpcId=vpc)  # the default group goes with the VPC
+
+    vpc, _ = new_vpc(ec2, zones="")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    dependency_violation(ec2.delete_vpc, VpcId=vpc)
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.delete_vpc(VpcId=vpc)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+
+    vpc, _ = new_vpc(ec2, zones="")
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    assert dependency_violation(ec2.delete_vpc, VpcId=vpc) == f"The vpc '{vpc}' has dependencies and cannot be deleted."
+    ec2.delete_route_table(RouteTableId=table)
+    ec2.delete_vpc(VpcId=vpc)  # the main route table goes with the VPC
+
+    # A VPC that does not exist is moto's to answer.
+    error("InvalidVpcID.NotFound", 400, ec2.delete_vpc, VpcId=vpc)
+
+
+def test_vpc_interfaces_and_load_balancers_count_even_without_subnets() -> None:
+    """Over the API a subnet always goes last (it cannot be deleted before its interfaces and load balancers), so
+    the VPC-level check of those is shown on moto's objects directly."""
+    with mock_aws():
+        ec2_client = boto3.client("ec2", region_name="us-east-1")
+        vpc, [subnet] = new_vpc(ec2_client)
+        eni = ec2_client.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+        ec2 = ec2_backends[ACCOUNT]["us-east-1"]
+        balancer = Balancer("lb", vpc, (subnet,), (), public=False)
+        expected = [f"subnet {subnet}", f"network interface {eni}", "load balancer lb"]
+        assert vpc_dependents(ec2, [balancer], vpc) == expected
+        ec2.delete_subnet(subnet)  # moto's own backend, past the rules: the interface is left behind
+        assert vpc_dependents(ec2, [], vpc) == [f"network interface {eni}"]
+
+
+def test_delete_subnet_is_refused_while_interfaces_or_load_balancers_are_in_it(aws: Aws) -> None:
+    ec2 = aws.client("ec2")
+    vpc, [subnet, other] = new_vpc(ec2, zones="ab")
+    group = new_group(ec2, vpc)
+
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    assert dependency_violation(ec2.delete_subnet, SubnetId=subnet) == (
+        f"The subnet '{subnet}' has dependencies and cannot be deleted."
+    )
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+
+    clb = classic_elb(aws, subnet, group)
+    dependency_violation(ec2.delete_subnet, SubnetId=subnet)
+    aws.client("elb").delete_load_balancer(LoadBalancerName=clb)
+
+    elbv2 = aws.client("elbv2")
+    alb = elbv2.create_load_balancer(Name=f"alb-{uuid.uuid4().hex[:8]}", Subnets=[subnet, other])
+    arn = alb["LoadBalancers"][0]["LoadBalancerArn"]
+    dependency_violation(ec2.delete_subnet, SubnetId=other)
+    elbv2.delete_load_balancer(LoadBalancerArn=arn)
+
+    [instance] = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"]
+    dependency_violation(ec2.delete_subnet, SubnetId=subnet)
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])  # its primary interface goes with it
+
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_subnet(SubnetId=other)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_delete_security_group_is_refused_while_used_or_referenced(aws: Aws) -> None:
+    ec2 = aws.client("ec2")
+    vpc, [subnet] = new_vpc(ec2)
+    used, rules, lb_group = new_group(ec2, vpc, "used"), new_group(ec2, vpc, "rules"), new_group(ec2, vpc, "lb")
+
+    eni = ec2.create_network_interface(SubnetId=subnet, Groups=[used])["NetworkInterface"]["NetworkInterfaceId"]
+    assert dependency_violation(ec2.delete_security_group, GroupId=used) == f"resource {used} has a dependent object"
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+
+    for direction in ("ingress", "egress"):
+        permission = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": used}]}
+        getattr(ec2, f"authorize_security_group_{direction}")(GroupId=rules, IpPermissions=[permission])
+        dependency_violation(ec2.delete_security_group, GroupId=used)
+        getattr(ec2, f"revoke_security_group_{direction}")(GroupId=rules, IpPermissions=[permission])
+    # A group's rules naming itself go with it.
+    itself = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": rules}]}
+    ec2.authorize_security_group_ingress(GroupId=rules, IpPermissions=[itself])
+    ec2.delete_security_group(GroupId=rules)
+    ec2.delete_security_group(GroupId=used)
+
+    clb = classic_elb(aws, subnet, lb_group)
+    dependency_violation(ec2.delete_security_group, GroupId=lb_group)
+    aws.client("elb").delete_load_balancer(LoadBalancerName=clb)
+    ec2.delete_security_group(GroupId=lb_group)
+
+
+def test_detach_internet_gateway_is_refused_while_public_addresses_are_mapped(aws: Aws) -> None:
+    """A VPC as eksscale builds it, torn down in the order real EC2 needs: every step is refused while what it
+    depends on is still there, and the correctly ordered teardown goes through."""
+    ec2 = aws.client("ec2")
+    vpc, [public, private] = new_vpc(ec2, zones="ab")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    public_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    public_association = ec2.associate_route_table(RouteTableId=public_table, SubnetId=public)["AssociationId"]
+    nat_address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=nat_address)["NatGateway"]["NatGatewayId"]
+    private_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    private_association = ec2.associate_route_table(RouteTableId=private_table, SubnetId=private)["AssociationId"]
+    group = new_group(ec2, vpc)
+    clb = classic_elb(aws, public, group, Scheme="internet-facing")
+
+    detach = {"InternetGatewayId": igw, "VpcId": vpc}
+    assert dependency_violation(ec2.detach_internet_gateway, **detach) == (
+        f"Network {vpc} has some mapped public address(es). Please unmap those public address(es) before detaching "
+        "the gateway."
+    )
+    assert dependency_violation(ec2.delete_internet_gateway, InternetGatewayId=igw) == (
+        f"The internetGateway '{igw}' has dependencies and cannot be deleted."
+    )
+    dependency_violation(ec2.delete_subnet, SubnetId=public)  # the NAT gateway's interface, the load balancer
+
+    # The internet-facing load balancer maps public addresses; an internal one would not.
+    aws.client("elb").delete_load_balancer(LoadBalancerName=clb)
+    internal = classic_elb(aws, private, group, Scheme="internal")
+    dependency_violation(ec2.detach_internet_gateway, **detach)  # the NAT gateway still
+
+    # An Elastic IP on a plain interface maps one too, until disassociated.
+    ec2.delete_nat_gateway(NatGatewayId=nat)
+    assert ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]["State"] == "deleted"
+    ec2.release_address(AllocationId=nat_address)
+    eni = ec2.create_network_interface(SubnetId=private)["NetworkInterface"]["NetworkInterfaceId"]
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    association = ec2.associate_address(AllocationId=address, NetworkInterfaceId=eni)["AssociationId"]
+    dependency_violation(ec2.detach_internet_gateway, **detach)
+    ec2.disassociate_address(AssociationId=association)
+    ec2.release_address(AllocationId=address)
+
+    # Nothing public is left: the ordered teardown goes through. A deleted NAT gateway's interface is gone.
+    ec2.detach_internet_gateway(**detach)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+    ec2.delete_subnet(SubnetId=public)
+    dependency_violation(ec2.delete_subnet, SubnetId=private)  # the interface, the internal load balancer
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+    aws.client("elb").delete_load_balancer(LoadBalancerName=internal)
+    ec2.delete_subnet(SubnetId=private)
+    ec2.disassociate_route_table(AssociationId=public_association)
+    ec2.disassociate_route_table(AssociationId=private_association)
+    dependency_violation(ec2.delete_vpc, VpcId=vpc)  # route tables, security group
+    for table in (public_table, private_table):
+        ec2.delete_route_table(RouteTableId=table)
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_vpc(VpcId=vpc)
+
+
 # --- The switch ---------------------------------------------------------------------------------
 
 
@@ -528,6 +752,10 @@ def test_rules_can_be_switched_off(tmp_path_factory: pytest.TempPathFactory) -> 
         cluster = new_cluster(aws, clientRequestToken="short")
         assert new_nodegroup(aws, cluster, instanceTypes=["t4g.medium"])["amiType"] == "AL2023_x86_64_STANDARD"
         assert stats(url)["requests"]["ec2:CreateVpc"] == 2
+        ec2 = aws.client("ec2")
+        _, [subnet] = new_vpc(ec2)
+        ec2.create_network_interface(SubnetId=subnet)
+        ec2.delete_subnet(SubnetId=subnet)  # moto's leniency (rule 10)
 
 
 # --- Rule 7: states in between ------------------------------------------------------------------

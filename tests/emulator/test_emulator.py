@@ -213,6 +213,24 @@ def test_server_writes_port_file_and_stops_on_sigterm(tmp_path: Path) -> None:
 # --- Clusters ---------------------------------------------------------------------------------
 
 
+def test_nat_gateway_interface_is_requester_managed_and_goes_with_the_gateway(aws: Aws) -> None:
+    """moto_fixes: the NAT gateway's ENI looks like EC2's (requester-managed, type nat_gateway) and is deleted,
+    and its Elastic IP disassociated, when the gateway is."""
+    ec2 = aws.client("ec2")
+    vpc, subnets = new_subnets(aws)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+    assert [
+        (e["RequesterManaged"], e["InterfaceType"], e["Status"], e["Description"]) for e in enis
+    ] == [(True, "nat_gateway", "in-use", f"Interface for NAT Gateway {nat}")]
+    ec2.delete_nat_gateway(NatGatewayId=nat)
+    assert ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"] == []
+    address = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+    assert not address.get("AssociationId") and not address.get("NetworkInterfaceId")
+    ec2.release_address(AllocationId=allocation)
+
+
 def test_each_cluster_gets_its_own_oidc_issuer(aws: Aws, eks: Any) -> None:
     first, second = new_cluster(aws), new_cluster(aws)
     issuers = [eks.describe_cluster(name=c["name"])["cluster"]["identity"]["oidc"]["issuer"] for c in (first, second)]
