@@ -142,6 +142,8 @@ pub fn operator(o: &Operator<'_>) -> anyhow::Result<Value> {
             managed_policies => managed,
             role_arn_pattern,
             eks_arn => format!("arn:{partition}:eks:{}:{}", o.region, o.account),
+            ec2_arn => format!("arn:{partition}:ec2:{}:{}", o.region, o.account),
+            elb_arn => format!("arn:{partition}:elasticloadbalancing:{}:{}", o.region, o.account),
         },
     )
 }

@@ -45,6 +45,22 @@ struct Blocked {
     reason: String,
 }
 
+/// What is kept and why, once per reason (a VPC's blockers are one reason
+/// for the VPC, its subnets and its gateway).
+fn write_blocked(f: &mut fmt::Formatter<'_>, verb: &str, blocked: &[Blocked]) -> fmt::Result {
+    let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for b in blocked {
+        by_reason
+            .entry(&b.reason)
+            .or_default()
+            .push(format!("{} {}", b.kind, b.id));
+    }
+    for (reason, items) in by_reason {
+        writeln!(f, "{verb} {}: {reason}", items.join(", "))?;
+    }
+    Ok(())
+}
+
 /// Resources grouped by kind, one line per kind: `  subnet (6): a, b, ...`.
 fn grouped(items: &[Observed]) -> String {
     let mut by_kind: BTreeMap<Kind, Vec<&str>> = BTreeMap::new();
@@ -89,9 +105,7 @@ impl fmt::Display for DownReport {
                 self.remaining.len()
             )?;
             f.write_str(&grouped(&self.remaining))?;
-            for b in &self.blocked {
-                writeln!(f, "Would keep {} {}: {}", b.kind, b.id, b.reason)?;
-            }
+            write_blocked(f, "Would keep", &self.blocked)?;
             return Ok(());
         }
         writeln!(
@@ -108,9 +122,7 @@ impl fmt::Display for DownReport {
         if self.remaining.is_empty() {
             return writeln!(f, "Nothing tagged for cluster {name} remains in {region}.");
         }
-        for b in &self.blocked {
-            writeln!(f, "Kept {} {}: {}", b.kind, b.id, b.reason)?;
-        }
+        write_blocked(f, "Kept", &self.blocked)?;
         writeln!(f, "Still present ({}):", self.remaining.len())?;
         for o in &self.remaining {
             let bill = if o.kind.billable() {
@@ -156,7 +168,9 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         aws_calls: aws.calls.stats(),
     };
 
-    let blocked: Vec<Blocked> = down_items(&found)
+    // Blockers are what is not ours: the whole picture decides what is kept.
+    let everything: Vec<Observed> = found.iter().chain(&left_alone).cloned().collect();
+    let blocked: Vec<Blocked> = down_items(&everything)
         .kept
         .into_iter()
         .map(|(o, reason)| Blocked {
@@ -232,7 +246,7 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
             ));
         }
     }
-    let steps = down_steps(&ctx, &found);
+    let steps = down_steps(&ctx, &everything);
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
     if let Some(k) = kube_report {
         report.interrupted |= k.interrupted;

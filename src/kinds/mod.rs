@@ -335,6 +335,8 @@ pub async fn discover(aws: &Aws, cluster: &str, scope: Scope) -> anyhow::Result<
 
 /// Key in `Observed::internal` of what was found inside a VPC: the VPC id.
 pub const VPC: &str = "vpc";
+/// Key in `Observed::internal`: the AWS account that owns it, where known.
+pub const OWNER: &str = "owner";
 
 /// Which tag shows that Kubernetes or EKS made a resource for `cluster`:
 /// the in-tree cloud provider's `kubernetes.io/cluster/<cluster>`, the AWS

@@ -52,6 +52,14 @@ async fn in_vpc(aws: &Aws, cluster: &str, vpc: &str) -> anyhow::Result<Vec<Obser
         .ctx("ec2:DescribeNetworkInterfaces")?;
     Ok(enis
         .iter()
+        // ENIs an AWS service manages for a resource (a NAT gateway's, a load
+        // balancer's, EKS's control plane's) go with that resource; only
+        // plain interfaces are swept or block anything.
+        .filter(|eni| eni.requester_managed() != Some(true))
+        .filter(|eni| {
+            eni.interface_type()
+                .is_none_or(|t| t.as_str() == "interface")
+        })
         .map(|eni| {
             let mut o = Observed::new(
                 Kind::NetworkInterface,
@@ -63,12 +71,11 @@ async fn in_vpc(aws: &Aws, cluster: &str, vpc: &str) -> anyhow::Result<Vec<Obser
             }
             o.internal.insert(VPC.into(), vpc.to_string());
             let t: Vec<(String, String)> = tags::from_ec2(eni.tag_set()).into_iter().collect();
+            if let Some(owner) = eni.owner_id() {
+                o.internal.insert(super::OWNER.into(), owner.to_string());
+            }
             if !cluster_made(description, &t, cluster) {
-                o.foreign = Some(format!(
-                    "{} (owner {})",
-                    super::not_kube_made(cluster),
-                    eni.owner_id().unwrap_or("unknown")
-                ));
+                o.foreign = Some(super::not_kube_made(cluster));
             }
             o
         })

@@ -58,12 +58,11 @@ async fn in_vpc(aws: &Aws, cluster: &str, vpc: &str) -> anyhow::Result<Vec<Obser
             }
             o.internal.insert(VPC.into(), vpc.to_string());
             let t: Vec<(String, String)> = tags::from_ec2(sg.tags()).into_iter().collect();
+            if let Some(owner) = sg.owner_id() {
+                o.internal.insert(super::OWNER.into(), owner.to_string());
+            }
             if super::kube_made(&t, cluster).is_none() {
-                o.foreign = Some(format!(
-                    "{} (owner {})",
-                    super::not_kube_made(cluster),
-                    sg.owner_id().unwrap_or("unknown")
-                ));
+                o.foreign = Some(super::not_kube_made(cluster));
             }
             o
         })

@@ -54,8 +54,10 @@ pub fn typical_seconds(_: &Desired, _: &Change) -> u64 {
 
 /// Which of KEDA's ports the cluster security group already admits from itself.
 pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
+    // Only in eksscale's own cluster: another tool's cluster group is not ours.
     let Some(sg) = cx
         .eks
+        .filter(|c| c.is_ours())
         .and_then(|c| c.internal.get(super::cluster::CLUSTER_SECURITY_GROUP))
     else {
         return Ok(Vec::new());

@@ -141,12 +141,14 @@ fn blocked_vpcs(observed: &[Observed]) -> BTreeMap<String, Vec<String>> {
                 .get("name")
                 .map(|n| format!(" {n:?}"))
                 .unwrap_or_default();
-            m.entry(vpc.clone()).or_default().push(format!(
-                "{} {}{name}: {}",
-                o.kind,
-                o.id,
-                o.foreign.as_deref().unwrap_or_default()
-            ));
+            let owner = o
+                .internal
+                .get(super::OWNER)
+                .map(|a| format!(" (owner {a})"))
+                .unwrap_or_default();
+            m.entry(vpc.clone())
+                .or_default()
+                .push(format!("{} {}{name}{owner}", o.kind, o.id));
         }
     }
     m

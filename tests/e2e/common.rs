@@ -201,6 +201,7 @@ pub struct Reader {
     pub iam: aws_sdk_iam::Client,
     pub eks: aws_sdk_eks::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
 }
 
 impl Reader {
@@ -223,6 +224,7 @@ impl Reader {
             iam: aws_sdk_iam::Client::new(&sdk),
             eks: aws_sdk_eks::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&sdk),
         }
     }
 
@@ -566,4 +568,22 @@ pub async fn census(aws: &Reader, cluster: &str) -> BTreeMap<String, usize> {
         m.insert("nodegroup".into(), ngs.nodegroups().len());
     }
     m
+}
+
+/// Mutating operations the emulator has served so far, `service:Operation`
+/// -> count (from `GET /_emulator/stats`).
+pub async fn mutating_requests(url: &str) -> BTreeMap<String, u64> {
+    let s = stats(url).await;
+    s["requests"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    k.split_once(':')
+                        .is_some_and(|(_, op)| !eksscale::aws::is_read_operation(op))
+                })
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -11,4 +11,5 @@ mod eks;
 mod interrupt;
 mod keda;
 mod network;
+mod ownership;
 mod real_aws;
