@@ -74,7 +74,7 @@ pub fn values(spec: &KedaSpec, cluster: &str, role_arn: &str) -> anyhow::Result<
             "metricsServer": spread(METRICS_SERVER)?,
             "webhooks": spread(WEBHOOKS)?,
         },
-        "additionalLabels": {LABEL_CLUSTER: cluster},
+        "additionalLabels": {LABEL_CLUSTER: crate::kube::object::cluster_label(cluster)},
     });
     // The metrics server and webhooks run one replica in the chart; a PDB
     // with minAvailable 1 on a single replica would block every node drain.

@@ -25,14 +25,13 @@ async fn helm_release_is_ours(client: &::kube::Client, cluster: &str) -> anyhow:
     };
     let labels = d.metadata.labels.unwrap_or_default();
     let annotations = d.metadata.annotations.unwrap_or_default();
-    Ok(
-        labels.get(LABEL_CLUSTER).map(String::as_str) == Some(cluster)
-            && labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some("Helm")
-            && annotations
-                .get("meta.helm.sh/release-name")
-                .map(String::as_str)
-                == Some(helm::RELEASE),
-    )
+    Ok(labels.get(LABEL_CLUSTER).map(String::as_str)
+        == Some(crate::kube::object::cluster_label(cluster).as_str())
+        && labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some("Helm")
+        && annotations
+            .get("meta.helm.sh/release-name")
+            .map(String::as_str)
+            == Some(helm::RELEASE))
 }
 
 /// Uninstalls the helm release after `deps` (the scaled objects) are gone.

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod kubeconfig;
 pub mod object;
+pub mod proxy;
 pub mod readiness;
 pub mod steps;
 
@@ -57,6 +58,8 @@ pub async fn client(target: &Target) -> anyhow::Result<kube::Client> {
                 .with_context(|| format!("using kubeconfig {}", path.display()))?
         }
     };
+    let mut config = config;
+    proxy::apply(&mut config);
     kube::Client::try_from(config).context("creating the Kubernetes client")
 }
 

@@ -7,6 +7,32 @@ use serde_json::Value;
 
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_CLUSTER: &str = "eksscale.io/cluster";
+/// The cluster's full name, when the label had to be shortened.
+pub const ANNOTATION_CLUSTER: &str = "eksscale.io/cluster-name";
+
+/// The `eksscale.io/cluster` label value for a cluster: the name when it is
+/// a valid label value, else a shortened form with a hash of the name.
+/// EKS names allow 100 characters and may end with `-` or `_`; Kubernetes
+/// label values allow 63 and must begin and end with a letter or digit
+/// (apimachinery `IsValidLabelValue`), so a long name would make every apply
+/// fail minutes into `up`.
+pub fn cluster_label(cluster: &str) -> String {
+    let valid = cluster.len() <= 63
+        && cluster
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && cluster
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if valid {
+        return cluster.to_string();
+    }
+    let hash = crate::spec::short_hash(cluster);
+    let head: String = cluster.chars().take(63 - 1 - hash.len()).collect();
+    format!("{head}-{hash}")
+}
 
 /// Apply order: CustomResourceDefinitions and Namespaces first (each CRD
 /// waited for until Established), then everything else, then APIServices and
@@ -135,7 +161,48 @@ pub fn labelled(value: &Value, cluster: &str) -> Value {
             *labels = Value::Object(Default::default());
         }
         labels[LABEL_MANAGED_BY] = Value::String("eksscale".into());
-        labels[LABEL_CLUSTER] = Value::String(cluster.to_string());
+        let label = cluster_label(cluster);
+        let shortened = label != cluster;
+        labels[LABEL_CLUSTER] = Value::String(label);
+        if shortened {
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !ann.is_object() {
+                *ann = Value::Object(Default::default());
+            }
+            ann[ANNOTATION_CLUSTER] = Value::String(cluster.to_string());
+        }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_labels_are_always_valid_label_values() {
+        assert_eq!(cluster_label("demo"), "demo");
+        let long = format!("{}-", "a".repeat(99));
+        for name in [long.as_str(), "demo_", "x-", &"b".repeat(64)] {
+            let l = cluster_label(name);
+            assert!(l.len() <= 63, "{l}");
+            assert!(l.chars().last().unwrap().is_ascii_alphanumeric(), "{l}");
+            assert!(
+                l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+                "{l}"
+            );
+        }
+        assert_ne!(
+            cluster_label(&format!("{}1", "a".repeat(99))),
+            cluster_label(&long)
+        );
+        let v = labelled(&serde_json::json!({"metadata": {"name": "x"}}), &long);
+        assert_eq!(
+            v["metadata"]["annotations"][ANNOTATION_CLUSTER],
+            long.as_str()
+        );
+    }
 }

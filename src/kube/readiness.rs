@@ -27,30 +27,50 @@ pub fn crd_ready(v: &Value) -> Readiness {
     }
 }
 
+/// A Deployment is rolled out exactly when `kubectl rollout status` says so
+/// (kubectl `polymorphichelpers/rollout_status.go`, DeploymentStatusViewer):
+/// the controller has seen this generation, every replica is updated, no old
+/// replica is left, and every updated replica is available; a rollout past
+/// its progress deadline has failed.
 pub fn deployment_ready(v: &Value) -> Readiness {
     let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let want = v
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
     let generation = n("/metadata/generation");
     let observed = n("/status/observedGeneration");
-    let (updated, available) = (n("/status/updatedReplicas"), n("/status/availableReplicas"));
+    if generation > observed {
+        return Readiness::Pending("waiting for the deployment spec update to be observed".into());
+    }
     if let Some(c) = condition(v, "Progressing")
         && c["reason"] == "ProgressDeadlineExceeded"
     {
         return Readiness::Failed(format!(
-            "rollout stalled: {}",
+            "rollout exceeded its progress deadline: {}",
             c["message"].as_str().unwrap_or("")
         ));
     }
-    if observed >= generation && updated >= want && available >= want {
-        Readiness::Ready
-    } else {
-        Readiness::Pending(format!(
-            "{available}/{want} replicas available, {updated} updated"
-        ))
+    let (replicas, updated, available) = (
+        n("/status/replicas"),
+        n("/status/updatedReplicas"),
+        n("/status/availableReplicas"),
+    );
+    if let Some(want) = v.pointer("/spec/replicas").and_then(Value::as_i64)
+        && updated < want
+    {
+        return Readiness::Pending(format!(
+            "{updated} out of {want} new replicas have been updated"
+        ));
     }
+    if replicas > updated {
+        return Readiness::Pending(format!(
+            "{} old replicas are pending termination",
+            replicas - updated
+        ));
+    }
+    if available < updated {
+        return Readiness::Pending(format!(
+            "{available} of {updated} updated replicas are available"
+        ));
+    }
+    Readiness::Ready
 }
 
 pub fn apiservice_ready(v: &Value) -> Readiness {
@@ -97,4 +117,68 @@ pub fn pod_problem(v: &Value) -> Option<String> {
                 None => r.to_string(),
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deploy(
+        generation: i64,
+        observed: i64,
+        want: i64,
+        replicas: i64,
+        updated: i64,
+        available: i64,
+    ) -> Value {
+        json!({
+            "metadata": {"generation": generation},
+            "spec": {"replicas": want},
+            "status": {"observedGeneration": observed, "replicas": replicas,
+                       "updatedReplicas": updated, "availableReplicas": available}
+        })
+    }
+
+    fn pending(r: Readiness) -> String {
+        match r {
+            Readiness::Pending(s) => s,
+            Readiness::Ready => "ready".into(),
+            Readiness::Failed(s) => format!("failed: {s}"),
+        }
+    }
+
+    #[test]
+    fn rollout_status_like_kubectl() {
+        assert_eq!(
+            pending(deployment_ready(&deploy(2, 1, 2, 2, 2, 2))),
+            "waiting for the deployment spec update to be observed"
+        );
+        assert_eq!(
+            pending(deployment_ready(&deploy(2, 2, 2, 3, 1, 2))),
+            "1 out of 2 new replicas have been updated"
+        );
+        // Every replica updated but an old one still running: not done yet
+        // (the old check said ready here).
+        assert_eq!(
+            pending(deployment_ready(&deploy(2, 2, 2, 3, 2, 3))),
+            "1 old replicas are pending termination"
+        );
+        // New pods crash-looping: updated but not available.
+        assert_eq!(
+            pending(deployment_ready(&deploy(2, 2, 2, 2, 2, 1))),
+            "1 of 2 updated replicas are available"
+        );
+        assert!(matches!(
+            deployment_ready(&deploy(2, 2, 2, 2, 2, 2)),
+            Readiness::Ready
+        ));
+        let mut stalled = deploy(2, 2, 2, 3, 1, 2);
+        stalled["status"]["conditions"] = json!([{"type": "Progressing", "status": "False",
+            "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"web-7\" has timed out progressing."}]);
+        assert!(
+            pending(deployment_ready(&stalled))
+                .starts_with("failed: rollout exceeded its progress deadline")
+        );
+    }
 }

@@ -86,16 +86,23 @@ pub fn connect_step(
                 let s = ctx.step(CONNECT);
                 let target = access.target(&ctx.cluster, &region, &outputs)?;
                 let client = super::client(&target).await?;
-                // A new endpoint's DNS and a new access entry take a moment to work.
+                // A new endpoint's DNS and a new access entry take a moment to
+                // work; `/version` proves the login, a SelfSubjectAccessReview
+                // that the access policy is in effect for what `up` does.
                 let version = s
                     .wait(
-                        "the Kubernetes API to answer",
+                        "the Kubernetes API to answer and allow eksscale's changes",
                         Duration::from_secs(5 * 60),
                         Duration::from_secs(10),
                         || async {
-                            Ok(match client.apiserver_version().await {
-                                Ok(v) => Poll::Ready(v.git_version),
-                                Err(e) => Poll::Pending(e.to_string()),
+                            let v = match client.apiserver_version().await {
+                                Ok(v) => v.git_version,
+                                Err(e) => return Ok(Poll::Pending(e.to_string())),
+                            };
+                            Ok(match missing_permission(&client).await {
+                                Ok(None) => Poll::Ready(v),
+                                Ok(Some(why)) => Poll::Pending(why),
+                                Err(e) => Poll::Pending(format!("access review failed: {e}")),
                             })
                         },
                     )
@@ -108,6 +115,65 @@ pub fn connect_step(
             })
         }),
     }
+}
+
+/// What `up` does on the cluster, as (verb, group, resource, namespace).
+const NEEDED: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "create",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        None,
+    ),
+    (
+        "create",
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        None,
+    ),
+    ("patch", "apps", "deployments", Some("keda")),
+    ("delete", "", "namespaces", None),
+];
+
+/// The first of [`NEEDED`] the caller may not do yet, or `None`.
+async fn missing_permission(client: &kube::Client) -> anyhow::Result<Option<String>> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
+    for (verb, group, resource, ns) in NEEDED {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_string()),
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
+                    namespace: ns.map(str::to_string),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let r = api.create(&Default::default(), &review).await?;
+        let status = r.status.unwrap_or_default();
+        if !status.allowed {
+            return Ok(Some(format!(
+                "not allowed to {verb} {resource}{} yet{} (a new EKS access entry takes a moment to apply)",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{group}")
+                },
+                status
+                    .reason
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes the user's kubeconfig entry once the cluster is ACTIVE.
