@@ -16,6 +16,8 @@ operations eksscale called.
 8. Throttling and 5xx errors on a fraction of requests.
 10. EC2 dependencies: no deleting a VPC, subnet or security group, or detaching an internet gateway, while something
     still depends on it.
+11. SQS: queue names, queue attributes and dead-letter queues, SendMessageBatch limits, and no reusing a deleted
+    queue's name for a minute; in the query and the JSON protocol alike.
 
 (Rules 7 and 9 of the README, deleting states and upgrade policies, are features of the EKS
 extension itself, not refusals, so they live in ``eks_ext.py``.)
@@ -23,6 +25,7 @@ extension itself, not refusals, so they live in ``eks_ext.py``.)
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -48,6 +51,7 @@ from moto.eks.models import eks_backends
 from moto.elb.models import elb_backends
 from moto.elbv2.models import elbv2_backends
 from moto.iam.models import iam_backends
+from moto.sqs.models import sqs_backends
 from moto.utilities.utils import get_partition
 
 from eks_ext import _account, _credential_scope, default_ami_type, kubernetes_minor, launch_template_version
@@ -71,6 +75,7 @@ class RulesConfig:
     ec2_consistency: float = 1.0  # seconds a new EC2 ID answers NotFound when named by ID (rule 6)
     throttle_rate: float = 0.0  # fraction of requests answered with a retryable error (rule 8)
     throttle_seed: int = 0
+    sqs_deleted_recently: float = 60.0  # seconds a deleted SQS queue's name cannot be reused (rule 11)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RulesConfig:
@@ -92,6 +97,7 @@ class RulesConfig:
             ec2_consistency=seconds("EMULATOR_EC2_CONSISTENCY_SECONDS", 1.0),
             throttle_rate=rate,
             throttle_seed=int(env.get("EMULATOR_THROTTLE_SEED") or 0),
+            sqs_deleted_recently=seconds("EMULATOR_SQS_DELETED_RECENTLY_SECONDS", 60.0),
         )
 
 
@@ -627,7 +633,8 @@ NOT_REFERENCES = re.compile(r"^(Filter|Tag|TagSpecification)\.")
 
 
 class RecentIds:
-    """EC2 IDs created in the last ``window`` seconds, per account and region.
+    """EC2 IDs created in the last ``window`` seconds, per account and region (rule 11 keeps deleted SQS queue names
+    in one too).
 
     Source: Amazon EC2 API reference, "Eventual consistency in the Amazon EC2 API": "if you run a command to
     modify or describe the resource that you just created, its ID might not have propagated throughout the
@@ -957,6 +964,344 @@ def check_ec2_dependencies(account: str, region: str, operation: str, params: Ma
         raise ec2_error("DependencyViolation", message)
 
 
+# --- Rule 11: SQS -------------------------------------------------------------------------------
+
+# SQS speaks two protocols: the query protocol (form-encoded `Action=CreateQueue`, XML answers) and, since 2023, the
+# JSON protocol (`X-Amz-Target: AmazonSQS.CreateQueue`, `application/x-amz-json-1.0`), which the AWS SDKs use now
+# (botocore, aws-sdk-rust). The rules read both (``SqsCall``) and answer in the request's own protocol (``sqs_error``).
+# moto 5.2.5 already checks a queue's name (but takes a .fifo name for a standard queue), refuses a CreateQueue
+# naming an existing queue with other attribute values (QueueAlreadyExists) and answers the URL when they are the
+# same, checks MaximumMessageSize, the SendMessageBatch entry count, Ids and duplicates, and a batch's length in
+# characters.
+
+SQS_ERROR_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
+# Error shape → (query-protocol code, HTTP status): the awsQueryError traits of the SQS Smithy model (botocore's copy
+# drops them; moto's service-2.moto-extras.json keeps them). InvalidParameterValue is a common error without a shape.
+SQS_ERRORS: dict[str, tuple[str, int]] = {
+    "QueueDeletedRecently": ("AWS.SimpleQueueService.QueueDeletedRecently", 400),
+    "InvalidAttributeName": ("InvalidAttributeName", 400),
+    "InvalidAttributeValue": ("InvalidAttributeValue", 400),
+    "InvalidParameterValue": ("InvalidParameterValue", 400),
+    "TooManyEntriesInBatchRequest": ("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
+    "InvalidBatchEntryId": ("AWS.SimpleQueueService.InvalidBatchEntryId", 400),
+    "BatchEntryIdsNotDistinct": ("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
+    "BatchRequestTooLong": ("AWS.SimpleQueueService.BatchRequestTooLong", 400),
+}
+
+
+def sqs_error(json_protocol: bool, shape: str, message: str) -> AwsError:
+    """An SQS error in the request's protocol.
+
+    JSON (Amazon SQS Developer Guide, "Interpreting Amazon SQS JSON API responses"): header
+    ``x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender`` and body
+    ``{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "..."}``; seen from real SQS as
+    ``{"__type":"com.amazonaws.sqs#InvalidAttributeValue","message":"Invalid value for the parameter Policy."}``
+    (hashicorp/terraform-provider-aws#42209). The ``__type`` of InvalidParameterValue, which has no shape, is NOT
+    confirmed (the SDKs take the code from the header). Query ("Interpreting Amazon SQS XML API responses"):
+    ``<ErrorResponse><Error><Type>Sender</Type><Code>...</Code><Message>...</Message><Detail/></Error>``.
+    """
+    code, status = SQS_ERRORS[shape]
+    if json_protocol:
+        body = json.dumps({"__type": f"com.amazonaws.sqs#{shape}", "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-query-error", f"{code};Sender")]
+        return AwsError(status, headers, body)
+    xml = (
+        f'<?xml version="1.0"?><ErrorResponse xmlns="{SQS_ERROR_NAMESPACE}"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{_xml(message)}</Message><Detail/></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return AwsError(status, [("Content-Type", "text/xml")], xml.encode())
+
+
+@dataclass
+class SqsCall:
+    """What the SQS rules read of a request, whichever protocol carried it."""
+
+    queue_name: str  # CreateQueue's QueueName, else the last segment of QueueUrl (or of the path, query protocol)
+    attributes: dict[str, str]  # CreateQueue / SetQueueAttributes Attributes
+    entries: list[dict[str, Any]]  # SendMessageBatch Entries, in the JSON protocol's shape
+
+
+def _indexed(params: Mapping[str, str], prefix: str) -> list[dict[str, str]]:
+    """The query protocol's flattened list ``Prefix.1.Name=..&Prefix.1.Value=..`` as [{"Name": .., "Value": ..}]."""
+    items: dict[int, dict[str, str]] = {}
+    for key, value in params.items():
+        match = re.fullmatch(rf"{re.escape(prefix)}\.(\d+)\.(.+)", key)
+        if match:
+            items.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    return [items[index] for index in sorted(items)]
+
+
+def sqs_call(request: Request) -> SqsCall:
+    """Read a request in either protocol. Query names: ``Attribute.N.Name``/``.Value``,
+    ``SendMessageBatchRequestEntry.N.Id``/``.MessageBody``/``.MessageAttribute.M.Name``/``.Value.DataType``... (SQS
+    API reference, query examples); JSON names: the JSON members (``Attributes``, ``Entries``)."""
+    if "json" in request.content_type:
+        body = request.json
+        raw_attributes = body.get("Attributes") if isinstance(body.get("Attributes"), dict) else {}
+        attributes = {str(key): str(value) for key, value in (raw_attributes or {}).items()}
+        entries = [entry for entry in body.get("Entries") or [] if isinstance(entry, dict)]
+        queue_name, queue_url = body.get("QueueName"), body.get("QueueUrl")
+    else:
+        params = request.params
+        attributes = {item.get("Name", ""): item.get("Value", "") for item in _indexed(params, "Attribute")}
+        entries = []
+        for item in _indexed(params, "SendMessageBatchRequestEntry"):
+            entry: dict[str, Any] = {key: value for key, value in item.items() if "." not in key}
+            message_attributes = {}
+            for attribute in _indexed(item, "MessageAttribute"):
+                value = {
+                    key.removeprefix("Value."): text for key, text in attribute.items() if key.startswith("Value.")
+                }
+                message_attributes[attribute.get("Name", "")] = value
+            entry["MessageAttributes"] = message_attributes
+            entries.append(entry)
+        queue_name, queue_url = params.get("QueueName"), params.get("QueueUrl")
+    if not isinstance(queue_name, str) or request.operation != "CreateQueue":
+        source = queue_url if isinstance(queue_url, str) and queue_url else unquote(request.path)
+        queue_name = source.rstrip("/").rsplit("/", 1)[-1]
+    return SqsCall(queue_name, attributes, entries)
+
+
+def _sqs_queue(account: str, region: str, name: str) -> Any | None:
+    return sqs_backends[account][region].queues.get(name)
+
+
+STANDARD_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
+
+
+def check_queue_name(name: str, fifo: bool, json_protocol: bool) -> None:
+    """CreateQueue: "A queue name can have up to 80 characters. Valid values: alphanumeric characters, hyphens (-), and
+    underscores (_). A FIFO queue name must end with the .fifo suffix." (API reference, CreateQueue QueueName).
+
+    Sources: a standard queue named ``messages.fifo`` → InvalidParameterValue "Can only include alphanumeric
+    characters, hyphens, or underscores. 1 to 80 in length" (boto/botocore#3058; moto accepts it); a FIFO queue's bad
+    name → "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with
+    .fifo suffix and be 1 to 80 in length." (aws/aws-cdk#11041, mapbox/cloudfriend#94; moto words it otherwise).
+    """
+    if fifo and not FIFO_QUEUE_NAME.fullmatch(name):
+        raise sqs_error(
+            json_protocol,
+            "InvalidParameterValue",
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end "
+            "with .fifo suffix and be 1 to 80 in length.",
+        )
+    if not fifo and not STANDARD_QUEUE_NAME.fullmatch(name):
+        raise sqs_error(
+            json_protocol,
+            "InvalidParameterValue",
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+        )
+
+
+# The attributes CreateQueue and SetQueueAttributes take (API reference, CreateQueue and SetQueueAttributes,
+# "Attributes"); the others apply "only to FIFO (first-in-first-out) queues", and FifoQueue "only during queue
+# creation. You can't change it for an existing queue."
+SQS_ATTRIBUTES = frozenset(
+    {
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "MessageRetentionPeriod",
+        "Policy",
+        "ReceiveMessageWaitTimeSeconds",
+        "VisibilityTimeout",
+        "RedrivePolicy",
+        "RedriveAllowPolicy",
+        "KmsMasterKeyId",
+        "KmsDataKeyReusePeriodSeconds",
+        "SqsManagedSseEnabled",
+    }
+)
+SQS_FIFO_ATTRIBUTES = frozenset({"ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"})
+# Valid integer values, from the same "Attributes" documentation.
+SQS_INTEGER_ATTRIBUTES: dict[str, tuple[int, int]] = {
+    "DelaySeconds": (0, 900),
+    "MaximumMessageSize": (1024, 1_048_576),
+    "MessageRetentionPeriod": (60, 1_209_600),
+    "ReceiveMessageWaitTimeSeconds": (0, 20),
+    "VisibilityTimeout": (0, 43_200),
+    "KmsDataKeyReusePeriodSeconds": (60, 86_400),
+}
+MAX_RECEIVE_COUNT = range(1, 1001)
+SQS_ARN = re.compile(r"arn:(aws[a-z-]*):sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_.-]+)")
+
+
+def check_queue_attributes(
+    account: str, region: str, operation: str, attributes: Mapping[str, str], fifo: bool, json_protocol: bool
+) -> None:
+    """CreateQueue / SetQueueAttributes attributes: names, integer ranges, one kind of encryption, the redrive policy.
+
+    Sources:
+    - A name the operation does not take → InvalidAttributeName "Unknown Attribute <name>." Seen for ``QueueName``
+      (CoorpAcademy/serverless-plugins#225) and for ``FifoQueue`` set to ``false`` on CreateQueue
+      (crossplane-contrib/provider-aws#457; localstack/localstack#10820, checked against AWS), although the API
+      reference lists false as valid; ``ContentBasedDeduplication`` on a standard queue the same
+      (localstack/localstack#6602). ``DeduplicationScope`` and ``FifoThroughputLimit`` on a standard queue, and
+      ``FifoQueue`` in SetQueueAttributes, refused the same way: inferred, NOT confirmed. moto accepts them all.
+    - Integers out of the documented ranges (or not integers) → InvalidAttributeValue "Invalid value for the
+      parameter <name>." (wording: hashicorp/terraform-provider-aws#42209, for Policy). moto checks only
+      MaximumMessageSize, and answers a 500 for a non-integer.
+    - SqsManagedSseEnabled=true with a KmsMasterKeyId: "Only one server-side encryption option is supported per queue"
+      (API reference); AWS answers "You can use one type of server-side encryption (SSE) at one time."
+      (ansible-collections/community.aws#2433); the code InvalidAttributeName and the message's second sentence are
+      what AWS-compatible emulators answer, NOT confirmed. moto accepts it.
+    - RedrivePolicy: ``check_redrive_policy``.
+    """
+    allowed = SQS_ATTRIBUTES | (SQS_FIFO_ATTRIBUTES if fifo else frozenset())
+    if operation == "CreateQueue" and fifo:
+        allowed |= {"FifoQueue"}
+    for name in attributes:
+        if name not in allowed:
+            raise sqs_error(json_protocol, "InvalidAttributeName", f"Unknown Attribute {name}.")
+    for name, (low, high) in SQS_INTEGER_ATTRIBUTES.items():
+        value = attributes.get(name)
+        if value is not None and not (re.fullmatch(r"-?\d+", value.strip()) and low <= int(value) <= high):
+            raise sqs_error(json_protocol, "InvalidAttributeValue", f"Invalid value for the parameter {name}.")
+    if attributes.get("SqsManagedSseEnabled", "").lower() == "true" and attributes.get("KmsMasterKeyId"):
+        raise sqs_error(
+            json_protocol,
+            "InvalidAttributeName",
+            "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or "
+            "SQS SSE.",
+        )
+    if attributes.get("RedrivePolicy"):  # "" removes the policy
+        check_redrive_policy(account, region, attributes["RedrivePolicy"], fifo, json_protocol)
+
+
+def check_redrive_policy(account: str, region: str, value: str, fifo: bool, json_protocol: bool) -> None:
+    """RedrivePolicy: a JSON object with ``maxReceiveCount`` (1 to 1000) and ``deadLetterTargetArn``, naming a queue
+    of the same account and region and of the same type (API reference, SetQueueAttributes: "The dead-letter queue of
+    a FIFO queue must also be a FIFO queue. Similarly, the dead-letter queue of a standard queue must also be a
+    standard queue."; SQS Developer Guide, dead-letter queues: same account and Region).
+
+    Every refusal is InvalidParameterValue "Value <policy> for parameter RedrivePolicy is invalid. Reason: <reason>".
+    Reasons seen from AWS: "Redrive policy does not contain mandatory attribute: deadLetterTargetArn."
+    (crossplane-contrib/provider-aws#443), "...: maxReceiveCount." (go-to-k/cdkd, checked first: ``{}`` names it),
+    "Dead letter target does not exist." (serverless/serverless#5215), "Dead-letter queue must be same type of queue
+    as the source.." (two periods: awslabs/aws-solutions-constructs#342, byu-oit/handel#253). From eucalyptus's
+    AWS-compatible SQS (eucalyptus/eucalyptus SimpleQueueService.java), NOT confirmed: not JSON, the maxReceiveCount
+    range, a malformed ARN, another region, another account. moto answers a 500 for bad JSON, NonExistentQueue for a
+    missing target, accepts any maxReceiveCount and a FIFO target for a standard queue.
+    """
+
+    def invalid(reason: str) -> AwsError:
+        return sqs_error(
+            json_protocol,
+            "InvalidParameterValue",
+            f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}",
+        )
+
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict):
+        raise sqs_error(
+            json_protocol,
+            "InvalidParameterValue",
+            "Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map.",
+        )
+    for mandatory in ("maxReceiveCount", "deadLetterTargetArn"):
+        if mandatory not in policy:
+            raise invalid(f"Redrive policy does not contain mandatory attribute: {mandatory}.")
+    count = policy["maxReceiveCount"]
+    if isinstance(count, bool) or not re.fullmatch(r"-?\d+", str(count)) or int(count) not in MAX_RECEIVE_COUNT:
+        raise invalid(f"Invalid value for maxReceiveCount: {count}, valid values are from 1 to 1000 both inclusive.")
+    arn = SQS_ARN.fullmatch(str(policy["deadLetterTargetArn"]))
+    if arn is None:
+        raise invalid("Invalid value for deadLetterTargetArn.")
+    _, target_region, target_account, target_name = arn.groups()
+    if target_region != region:
+        raise invalid("Dead-letter target must be in same region as the source.")
+    if target_account != account:
+        raise invalid("Dead-letter target owner should be same as the source.")
+    target = _sqs_queue(account, region, target_name)
+    if target is None:
+        raise invalid("Dead letter target does not exist.")
+    if bool(target.fifo_queue) != fifo:
+        raise invalid("Dead-letter queue must be same type of queue as the source..")
+
+
+def check_queue_not_deleted_recently(recently_deleted: bool, json_protocol: bool) -> None:
+    """CreateQueue of a name deleted less than a minute ago (``EMULATOR_SQS_DELETED_RECENTLY_SECONDS``).
+
+    Source: API reference, CreateQueue and DeleteQueue: "When you delete a queue, you must wait at least 60 seconds
+    before creating a queue with the same name."; AWS answers "AWS.SimpleQueueService.QueueDeletedRecently: You must
+    wait 60 seconds after deleting a queue before you can create another with the same name." (hashicorp/terraform
+    #15139, hashicorp/terraform-provider-aws#3113, which retries it). moto lets the name be reused at once.
+    """
+    if recently_deleted:
+        raise sqs_error(
+            json_protocol,
+            "QueueDeletedRecently",
+            "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
+        )
+
+
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1_048_576
+BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def batch_entry_bytes(entry: Mapping[str, Any]) -> int:
+    """An entry's size as SQS counts it: the body's UTF-8 bytes plus every part of its message attributes ("All
+    parts of the message attribute, including Name, Type, and Value, are part of the message size restriction",
+    API reference, MessageAttributeValue). Binary values arrive base64-encoded in both protocols."""
+    size = len(str(entry.get("MessageBody") or "").encode())
+    attributes = entry.get("MessageAttributes") or {}
+    for name, value in attributes.items() if isinstance(attributes, dict) else []:
+        value = value if isinstance(value, dict) else {}
+        size += len(str(name).encode()) + len(str(value.get("DataType") or "").encode())
+        if value.get("StringValue") is not None:
+            size += len(str(value["StringValue"]).encode())
+        if value.get("BinaryValue") is not None:
+            try:
+                size += len(base64.b64decode(str(value["BinaryValue"])))
+            except ValueError:
+                size += len(str(value["BinaryValue"]))
+    return size
+
+
+def check_send_message_batch(entries: list[dict[str, Any]], json_protocol: bool) -> None:
+    """SendMessageBatch: at most 10 entries, Ids of alphanumerics, hyphens and underscores (up to 80) and distinct,
+    and at most 1 MiB in all (API reference, SendMessageBatch: "The maximum allowed individual message size and the
+    maximum total payload size (the sum of the individual lengths of all of the batched messages) are both 1 MiB
+    1,048,576 bytes"; 256 KiB until August 2025, hashicorp/terraform-provider-aws#45152; SendMessageBatchRequestEntry
+    Id). Codes from the Smithy model; the messages are moto's, NOT confirmed.
+
+    moto already checks all four, but counts characters of the body only (no attribute, no UTF-8 bytes), lets Python's
+    ``\\w`` take non-ASCII letters in Ids, and checks the count last. An empty batch is left to moto's
+    EmptyBatchRequest.
+    """
+    if len(entries) > MAX_BATCH_ENTRIES:
+        raise sqs_error(
+            json_protocol,
+            "TooManyEntriesInBatchRequest",
+            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent {len(entries)}.",
+        )
+    seen: set[str] = set()
+    for entry in entries:
+        entry_id = str(entry.get("Id") or "")
+        if not BATCH_ENTRY_ID.fullmatch(entry_id):
+            raise sqs_error(
+                json_protocol,
+                "InvalidBatchEntryId",
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at "
+                "most 80 letters long.",
+            )
+        if entry_id in seen:
+            raise sqs_error(json_protocol, "BatchEntryIdsNotDistinct", f"Id {entry_id} repeated.")
+        seen.add(entry_id)
+    total = sum(batch_entry_bytes(entry) for entry in entries)
+    if total > MAX_BATCH_BYTES:
+        raise sqs_error(
+            json_protocol,
+            "BatchRequestTooLong",
+            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.",
+        )
+
+
 # --- Stats --------------------------------------------------------------------------------------
 
 
@@ -991,6 +1336,7 @@ class AwsRules:
         self.stats = Stats()
         self.throttler = Throttler(config.throttle_rate, config.throttle_seed)
         self.recent_ec2_ids = RecentIds(config.ec2_consistency)
+        self.deleted_queues = RecentIds(config.sqs_deleted_recently)
         self._lock = threading.Lock()
         self._idempotency_lock = threading.Lock()
         self._calls: dict[tuple[str, str, str, str], IdempotentCall] = {}
@@ -999,6 +1345,9 @@ class AwsRules:
         path = environ.get("PATH_INFO", "")
         if path == STATS_PATH:
             return self._serve_stats(environ, start_response)
+        if path == "/moto-api/reset":
+            with self._lock:  # a new world: no queue names cooling down (rule 11)
+                self.deleted_queues = RecentIds(self.config.sqs_deleted_recently)
         request = None if path.startswith(MOTO_API_PREFIX) else parse_request(environ)
         if request is None:
             return self.app(environ, start_response)
@@ -1033,7 +1382,35 @@ class AwsRules:
             check_federated_principals(request.account, request.region, document, self.config.iam_propagation)
         elif request.service == "eks":
             return self._eks(request)
+        elif request.service == "sqs":
+            self._check_sqs(request)
         return self._call(request.environ)
+
+    def _check_sqs(self, request: Request) -> None:
+        """Rule 11 for one SQS request, in either protocol."""
+        json_protocol = "json" in request.content_type
+        operation = request.operation
+        if operation not in ("CreateQueue", "SetQueueAttributes", "SendMessageBatch"):
+            return
+        call = sqs_call(request)
+        if operation == "SendMessageBatch":
+            check_send_message_batch(call.entries, json_protocol)
+            return
+        if operation == "CreateQueue":
+            fifo = call.attributes.get("FifoQueue", "").lower() == "true"
+            check_queue_name(call.queue_name, fifo, json_protocol)
+        else:
+            queue = _sqs_queue(request.account, request.region, call.queue_name)
+            if queue is None:
+                return  # moto answers QueueDoesNotExist
+            fifo = bool(queue.fifo_queue)
+        check_queue_attributes(request.account, request.region, operation, call.attributes, fifo, json_protocol)
+        if operation == "CreateQueue" and _sqs_queue(request.account, request.region, call.queue_name) is None:
+            with self._lock:
+                deleted = self.deleted_queues.is_recent(
+                    request.account, request.region, call.queue_name, time.monotonic()
+                )
+            check_queue_not_deleted_recently(deleted, json_protocol)
 
     def _check_ec2_ids(self, request: Request) -> None:
         now = time.monotonic()
@@ -1168,6 +1545,10 @@ class AwsRules:
             if created is not None:
                 with self._lock:
                     self.recent_ec2_ids.add(request.account, request.region, created, time.monotonic())
+        elif request.service == "sqs" and request.operation == "DeleteQueue":
+            name = sqs_call(request).queue_name
+            with self._lock:
+                self.deleted_queues.add(request.account, request.region, name, time.monotonic())
         elif request.operation == "DeleteAddon":
             values = request.query.get("preserve") or ["false"]
             deletion = {

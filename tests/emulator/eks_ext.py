@@ -8,7 +8,8 @@ Two parts, both test infrastructure (see README.md):
   resources) from in-memory state, and passes every other request to moto untouched.
 * ``EksExtension`` also patches moto's own EKS request handlers, so that clusters
   and node groups behave closer to real EKS (per-cluster OIDC issuer, access and
-  VPC config, cluster security group, log group, lifecycle timing, failures).
+  VPC config, cluster security group, log group, lifecycle timing, failures), and
+  so that clusters can point at a test's own Kubernetes API server (``ApiServer``).
 
 Wire shapes follow the EKS API reference (restJson1): timestamps are epoch seconds,
 optional fields are omitted rather than null, errors carry ``x-amzn-ErrorType``.
@@ -28,8 +29,9 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -97,6 +99,49 @@ class Timing:
             addon_create=seconds("EMULATOR_EKS_ADDON_CREATE_SECONDS"),
             delete=seconds("EMULATOR_EKS_DELETE_SECONDS"),
         )
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """A Kubernetes API server a test runs, given to clusters as their endpoint and CA (see README.md).
+
+    Unset (the default), each cluster keeps its own made-up endpoint and moto's random CA data. The CA file holds
+    what EKS puts in ``certificateAuthority.data``: "The Base64-encoded certificate data required to communicate with
+    your cluster" (EKS API reference, Certificate), i.e. the base64 of the PEM CA certificate that kubeconfig's
+    ``certificate-authority-data`` takes as is.
+    """
+
+    endpoint: str | None = None  # e.g. https://127.0.0.1:6443, given as every cluster's `endpoint`
+    ca_file: Path | None = None  # holds the base64 of the PEM CA, as `certificateAuthority.data` carries it
+    cluster: str | None = None  # only this cluster gets the endpoint and CA; None: every cluster
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApiServer:
+        endpoint = env.get("EMULATOR_EKS_API_ENDPOINT") or None
+        ca_file = env.get("EMULATOR_EKS_API_CA_FILE") or None
+        cluster = env.get("EMULATOR_EKS_API_CLUSTER") or None
+        if endpoint is None:
+            if ca_file or cluster:
+                raise ValueError("EMULATOR_EKS_API_CA_FILE and EMULATOR_EKS_API_CLUSTER need EMULATOR_EKS_API_ENDPOINT")
+            return cls()
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(f"EMULATOR_EKS_API_ENDPOINT must be an http(s)://host[:port] URL, got {endpoint!r}")
+        return cls(endpoint=endpoint.rstrip("/"), ca_file=Path(ca_file) if ca_file else None, cluster=cluster)
+
+    def serves(self, cluster_name: str) -> bool:
+        return self.endpoint is not None and self.cluster in (None, cluster_name)
+
+    def ca_data(self) -> str | None:
+        """The CA file's content, read anew each time (the test may write it after the emulator starts);
+        None while the file is missing or empty. Whitespace (line wrapping, the final newline) is dropped."""
+        if self.ca_file is None:
+            return None
+        try:
+            data = "".join(self.ca_file.read_text().split())
+        except FileNotFoundError:
+            return None
+        return data or None
 
 
 # --- Add-on catalog ---------------------------------------------------------------------------
@@ -652,9 +697,10 @@ def _account(environ: Mapping[str, Any], access_key: str) -> str:
 class EksExtension:
     """WSGI middleware serving the missing EKS operations; it also patches moto's EKS handlers."""
 
-    def __init__(self, app: WsgiApp, timing: Timing) -> None:
+    def __init__(self, app: WsgiApp, timing: Timing, api_server: ApiServer | None = None) -> None:
         self.app = app
         self.timing = timing
+        self.api_server = api_server or ApiServer()
         self._lock = threading.RLock()
         # Lives exactly as long as moto keeps the cluster (so moto's reset clears it too).
         self._clusters: weakref.WeakKeyDictionary[Cluster, ClusterExt] = weakref.WeakKeyDictionary()
@@ -782,7 +828,13 @@ class EksExtension:
             # moto's Cluster has no such field; its serializer emits the attribute as upgradePolicy.
             cluster.upgrade_policy = upgrade_policy  # type: ignore[attr-defined]
             ext._on_cluster_created(response, cluster, vpc_config, enabled_logs, access_request, mode)
+            ext._show_api_server(cluster)
             return result
+
+        def describe_cluster(response: EKSResponse) -> ActionResult:
+            cluster = response.eks_backend.describe_cluster(name=response._get_param("name"))
+            ext._show_api_server(cluster)
+            return ActionResult({"cluster": cluster})
 
         def delete_cluster(response: EKSResponse) -> ActionResult:
             cluster = response.eks_backend.describe_cluster(response._get_param("name"))
@@ -835,8 +887,30 @@ class EksExtension:
             )
             return result
 
-        for patched in (create_cluster, delete_cluster, create_nodegroup, delete_nodegroup, update_nodegroup_config):
+        patches = (
+            create_cluster,
+            describe_cluster,
+            delete_cluster,
+            create_nodegroup,
+            delete_nodegroup,
+            update_nodegroup_config,
+        )
+        for patched in patches:
             setattr(EKSResponse, patched.__name__, patched)
+
+    def _show_api_server(self, cluster: Cluster) -> None:
+        """Point the cluster at the test's API server, if one is configured for it (``ApiServer``).
+
+        The CA file is read on every call, so data written after the emulator started shows in the next
+        DescribeCluster; while the file is missing, the cluster keeps the CA data it had (moto's random string).
+        """
+        endpoint = self.api_server.endpoint
+        if endpoint is None or not self.api_server.serves(cluster.name):
+            return
+        cluster.endpoint = endpoint
+        data = self.api_server.ca_data()
+        if data is not None:
+            cluster.certificate_authority = {"data": data}
 
     def _on_cluster_created(
         self,

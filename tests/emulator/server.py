@@ -29,7 +29,7 @@ from werkzeug.serving import make_server
 
 import moto_fixes
 from aws_rules import AwsRules, RulesConfig
-from eks_ext import EksExtension, Timing
+from eks_ext import ApiServer, EksExtension, Timing
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -53,7 +53,8 @@ def main(argv: list[str]) -> None:
     moto_fixes.apply()
     moto_app = DomainDispatcherApplication(create_backend_app)
     # The rules go outermost: they answer before anything else runs, and see every request for the stats.
-    app = AwsRules(EksExtension(moto_app, Timing.from_env(os.environ)), RulesConfig.from_env(os.environ))
+    extension = EksExtension(moto_app, Timing.from_env(os.environ), ApiServer.from_env(os.environ))
+    app = AwsRules(extension, RulesConfig.from_env(os.environ))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -6,8 +6,12 @@ Helpers (clients with the EKS shape checks, server start-up) come from test_emul
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -15,18 +19,27 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.utils import get_service_model
 from moto.ec2.models import ec2_backends
 
 from aws_rules import (
+    SQS_ERRORS,
     Balancer,
+    Request,
+    RulesConfig,
     ami_needs,
+    batch_entry_bytes,
     check_client_request_token,
     ec2_referenced_ids,
     federated_principals,
     instance_type_fits,
+    sqs_call,
     vpc_dependents,
 )
 from test_emulator import ACCOUNT, NO_DELAYS, ROLE, Aws, error, new_cluster, new_subnets, running_server
@@ -742,6 +755,407 @@ def test_detach_internet_gateway_is_refused_while_public_addresses_are_mapped(aw
     ec2.delete_vpc(VpcId=vpc)
 
 
+# --- Rule 11: SQS -------------------------------------------------------------------------------
+
+SQS_WINDOW = 1.5  # EMULATOR_SQS_DELETED_RECENTLY_SECONDS for these tests; AWS's is 60
+
+
+@pytest.fixture(scope="module")
+def sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Rules on, with a short wait before a deleted queue's name can be reused."""
+    settings = NO_DELAYS | {"EMULATOR_SQS_DELETED_RECENTLY_SECONDS": str(SQS_WINDOW)}
+    with running_server(tmp_path_factory.mktemp("sqs"), settings) as url:
+        yield url
+
+
+@pytest.fixture
+def sqs(sqs_endpoint: str) -> Any:
+    client = Aws(sqs_endpoint).client("sqs")
+    assert client.meta.service_model.protocol == "json"  # botocore, like aws-sdk-rust, speaks SQS's JSON protocol
+    return client
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def signed(url: str, body: bytes, headers: dict[str, str], path: str = "/") -> Answer:
+    """POST a SigV4-signed SQS request; (status, headers with lower-case names, body)."""
+    request = AWSRequest(method="POST", url=url + path, data=body, headers=headers)
+    SigV4Auth(Credentials("AKIAEMULATORTEST", "secret"), "sqs", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(url + path, data=body, headers=dict(request.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(sent) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as failed:
+        return failed.code, {k.lower(): v for k, v in failed.headers.items()}, failed.read()
+
+
+def sqs_query(url: str, params: dict[str, str], path: str = "/") -> Answer:
+    """A query-protocol request (form-encoded, as SDKs sent them before 2023; botocore's model is JSON-only now)."""
+    form = urllib.parse.urlencode({"Version": "2012-11-05", **params}).encode()
+    return signed(url, form, {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, path)
+
+
+def sqs_json(url: str, operation: str, body: dict[str, Any]) -> Answer:
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AmazonSQS.{operation}"}
+    return signed(url, json.dumps(body).encode(), headers)
+
+
+def query_error(answer: Answer) -> tuple[int, str, str]:
+    """(status, code, message) of a query-protocol error document."""
+    status, headers, body = answer
+    assert headers["content-type"].startswith("text/xml"), headers
+    text = body.decode()
+    assert text.startswith("<?xml") and "<ErrorResponse" in text and "<Type>Sender</Type>" in text, text
+    code, message = (re.search(rf"<{tag}>([^<]*)</{tag}>", text) for tag in ("Code", "Message"))
+    assert code and message, text
+    return status, code.group(1), html.unescape(message.group(1))
+
+
+def sqs_refused(code: str, call: Any, **kwargs: Any) -> str:
+    """boto3 reads the query code from x-amzn-query-error: assert it and HTTP 400; return the message."""
+    return error(code, 400, call, **kwargs)
+
+
+def new_queue(sqs: Any, suffix: str = "", **attributes: str) -> tuple[str, str]:
+    """A new queue's (URL, ARN)."""
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:10]}{suffix}", Attributes=attributes)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_sqs_error_codes_are_the_smithy_models() -> None:
+    model = get_service_model("sqs")  # moto's copy keeps the awsQueryError traits botocore drops
+    for shape, (code, status) in SQS_ERRORS.items():
+        if shape == "InvalidParameterValue":
+            continue  # a common error: no shape
+        trait = model.shape_for(shape).metadata.get("error", {})
+        assert (trait.get("code", shape), trait.get("httpStatusCode", 400)) == (code, status), shape
+    assert RulesConfig.from_env({}).sqs_deleted_recently == 60
+    assert RulesConfig.from_env({"EMULATOR_SQS_DELETED_RECENTLY_SECONDS": "2"}).sqs_deleted_recently == 2
+    with pytest.raises(ValueError):
+        RulesConfig.from_env({"EMULATOR_SQS_DELETED_RECENTLY_SECONDS": "-1"})
+
+
+def test_queue_names(sqs: Any) -> None:
+    base = uuid.uuid4().hex[:8]
+    standard = "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+    fifo = (
+        "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with "
+        ".fifo suffix and be 1 to 80 in length."
+    )
+    # moto accepts a standard queue named *.fifo.
+    assert sqs_refused("InvalidParameterValue", sqs.create_queue, QueueName=f"{base}.fifo") == standard
+    for bad in (f"{base}.x", f"{base} q", "", "q" * 81):
+        assert sqs_refused("InvalidParameterValue", sqs.create_queue, QueueName=bad) == standard
+    for bad in (base, f"{'f' * 76}.fifo", f"{base}.FIFO"):
+        message = sqs_refused(
+            "InvalidParameterValue", sqs.create_queue, QueueName=bad, Attributes={"FifoQueue": "true"}
+        )
+        assert message == fifo
+    sqs.create_queue(QueueName=f"{base}-80{'s' * (80 - len(base) - 3)}")
+    sqs.create_queue(QueueName=f"{base}_{'f' * (75 - len(base) - 1)}.fifo", Attributes={"FifoQueue": "true"})
+
+
+def test_create_queue_is_idempotent_only_with_the_same_attributes(sqs: Any) -> None:
+    """moto's own behaviour, kept: the same name and attribute values answer the queue's URL (API reference,
+    CreateQueue); other values are QueueAlreadyExists (the JSON protocol's QueueNameExists)."""
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "40"})["QueueUrl"]
+    assert sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "40"})["QueueUrl"] == url
+    assert sqs.create_queue(QueueName=name)["QueueUrl"] == url
+    sqs_refused("QueueAlreadyExists", sqs.create_queue, QueueName=name, Attributes={"VisibilityTimeout": "41"})
+
+
+def test_a_deleted_queue_name_cannot_be_reused_for_a_while(sqs_endpoint: str, sqs: Any) -> None:
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    message = sqs_refused("AWS.SimpleQueueService.QueueDeletedRecently", sqs.create_queue, QueueName=name)
+    assert (
+        message == "You must wait 60 seconds after deleting a queue before you can create another with the same name."
+    )
+    status, headers, body = sqs_json(sqs_endpoint, "CreateQueue", {"QueueName": name})
+    assert (status, headers["x-amzn-query-error"], headers["content-type"]) == (
+        400,
+        "AWS.SimpleQueueService.QueueDeletedRecently;Sender",
+        "application/x-amz-json-1.0",
+    )
+    assert json.loads(body) == {"__type": "com.amazonaws.sqs#QueueDeletedRecently", "message": message}
+    assert query_error(sqs_query(sqs_endpoint, {"Action": "CreateQueue", "QueueName": name})) == (
+        400,
+        "AWS.SimpleQueueService.QueueDeletedRecently",
+        message,
+    )
+    sqs.create_queue(QueueName=f"{name}-other")  # other names are free
+    time.sleep(SQS_WINDOW)
+    assert sqs.create_queue(QueueName=name)["QueueUrl"] == url
+    # Deleted by the query protocol (queue URL as the path) counts the same; a reset of moto forgets it.
+    assert sqs_query(sqs_endpoint, {"Action": "DeleteQueue"}, path=urllib.parse.urlsplit(url).path)[0] == 200
+    sqs_refused("AWS.SimpleQueueService.QueueDeletedRecently", sqs.create_queue, QueueName=name)
+    with urllib.request.urlopen(urllib.request.Request(f"{sqs_endpoint}/moto-api/reset", method="POST")):
+        pass
+    sqs.create_queue(QueueName=name)
+
+
+def test_queue_attribute_names(sqs: Any) -> None:
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    for attributes, unknown in (
+        ({"Bogus": "1"}, "Bogus"),
+        ({"QueueArn": "arn:aws:sqs:us-east-1:123456789012:x"}, "QueueArn"),
+        ({"FifoQueue": "false"}, "FifoQueue"),  # a standard queue takes no FifoQueue at all
+        ({"ContentBasedDeduplication": "false"}, "ContentBasedDeduplication"),
+        ({"DeduplicationScope": "queue"}, "DeduplicationScope"),
+        ({"FifoThroughputLimit": "perQueue"}, "FifoThroughputLimit"),
+    ):
+        message = sqs_refused("InvalidAttributeName", sqs.create_queue, QueueName=name, Attributes=attributes)
+        assert message == f"Unknown Attribute {unknown}."
+    fifo_attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true", "DeduplicationScope": "messageGroup"}
+    fifo_url, _ = new_queue(sqs, ".fifo", **fifo_attributes, FifoThroughputLimit="perMessageGroupId")
+    url, _ = new_queue(sqs)
+    for queue_url in (url, fifo_url):  # the type is fixed at creation
+        message = sqs_refused(
+            "InvalidAttributeName", sqs.set_queue_attributes, QueueUrl=queue_url, Attributes={"FifoQueue": "true"}
+        )
+        assert message == "Unknown Attribute FifoQueue."
+    sqs_refused(
+        "InvalidAttributeName", sqs.set_queue_attributes, QueueUrl=url, Attributes={"ContentBasedDeduplication": "true"}
+    )
+    sqs.set_queue_attributes(QueueUrl=fifo_url, Attributes={"ContentBasedDeduplication": "false"})
+
+
+@pytest.mark.parametrize(
+    ("attribute", "low", "high"),
+    [
+        ("DelaySeconds", 0, 900),
+        ("MaximumMessageSize", 1024, 1_048_576),
+        ("MessageRetentionPeriod", 60, 1_209_600),
+        ("ReceiveMessageWaitTimeSeconds", 0, 20),
+        ("VisibilityTimeout", 0, 43_200),
+        ("KmsDataKeyReusePeriodSeconds", 60, 86_400),
+    ],
+)
+def test_queue_attribute_ranges(sqs: Any, attribute: str, low: int, high: int) -> None:
+    message = f"Invalid value for the parameter {attribute}."
+    url, _ = new_queue(sqs)
+    for bad in (str(low - 1), str(high + 1), "ten", "1.5", ""):
+        name = f"q-{uuid.uuid4().hex[:10]}"
+        assert (
+            sqs_refused("InvalidAttributeValue", sqs.create_queue, QueueName=name, Attributes={attribute: bad})
+            == message
+        )
+        assert (
+            sqs_refused("InvalidAttributeValue", sqs.set_queue_attributes, QueueUrl=url, Attributes={attribute: bad})
+            == message
+        )
+    for good in (low, high):
+        new_queue(sqs, **{attribute: str(good)})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={attribute: str(good)})
+
+
+def test_one_kind_of_server_side_encryption(sqs: Any) -> None:
+    both = {"SqsManagedSseEnabled": "true", "KmsMasterKeyId": "alias/aws/sqs"}
+    message = (
+        "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE."
+    )
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    assert sqs_refused("InvalidAttributeName", sqs.create_queue, QueueName=name, Attributes=both) == message
+    url, _ = new_queue(sqs)
+    assert sqs_refused("InvalidAttributeName", sqs.set_queue_attributes, QueueUrl=url, Attributes=both) == message
+    new_queue(sqs, SqsManagedSseEnabled="false", KmsMasterKeyId="alias/aws/sqs")
+    new_queue(sqs, SqsManagedSseEnabled="true")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": "alias/aws/sqs"})
+
+
+def test_redrive_policy(sqs: Any) -> None:
+    _, dlq = new_queue(sqs)
+    _, fifo_dlq = new_queue(sqs, ".fifo", FifoQueue="true")
+
+    def refused(policy: Any, fifo: bool = False) -> str:
+        value = policy if isinstance(policy, str) else json.dumps(policy)
+        attributes = {"RedrivePolicy": value, **({"FifoQueue": "true"} if fifo else {})}
+        name = f"q-{uuid.uuid4().hex[:10]}{'.fifo' if fifo else ''}"
+        message = sqs_refused("InvalidParameterValue", sqs.create_queue, QueueName=name, Attributes=attributes)
+        prefix = f"Value {value} for parameter RedrivePolicy is invalid. Reason: "
+        return message.removeprefix(prefix) if message.startswith(prefix) else f"(whole) {message}"
+
+    assert refused("not json") == (
+        "(whole) Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map."
+    )
+    assert refused({}) == "Redrive policy does not contain mandatory attribute: maxReceiveCount."
+    assert (
+        refused({"maxReceiveCount": 5}) == "Redrive policy does not contain mandatory attribute: deadLetterTargetArn."
+    )
+    for count in (0, 1001, "many", -1):
+        assert refused({"deadLetterTargetArn": dlq, "maxReceiveCount": count}) == (
+            f"Invalid value for maxReceiveCount: {count}, valid values are from 1 to 1000 both inclusive."
+        )
+    assert refused({"deadLetterTargetArn": "dlq", "maxReceiveCount": 5}) == "Invalid value for deadLetterTargetArn."
+    elsewhere = dlq.replace(":us-east-1:", ":eu-west-1:")
+    other_owner = dlq.replace(f":{ACCOUNT}:", ":111122223333:")
+    assert refused({"deadLetterTargetArn": elsewhere, "maxReceiveCount": 5}) == (
+        "Dead-letter target must be in same region as the source."
+    )
+    assert refused({"deadLetterTargetArn": other_owner, "maxReceiveCount": 5}) == (
+        "Dead-letter target owner should be same as the source."
+    )
+    assert refused({"deadLetterTargetArn": f"{dlq}-gone", "maxReceiveCount": 5}) == "Dead letter target does not exist."
+    mismatch = "Dead-letter queue must be same type of queue as the source.."
+    assert refused({"deadLetterTargetArn": fifo_dlq, "maxReceiveCount": 5}) == mismatch
+    assert refused({"deadLetterTargetArn": dlq, "maxReceiveCount": 5}, fifo=True) == mismatch
+
+    # Accepted: counts 1..1000, as a number or a string; a FIFO queue with a FIFO dead-letter queue.
+    url, _ = new_queue(sqs, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": 1}))
+    new_queue(sqs, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": "1000"}))
+    new_queue(
+        sqs,
+        ".fifo",
+        FifoQueue="true",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": fifo_dlq, "maxReceiveCount": 3}),
+    )
+    # SetQueueAttributes checks the same, against the queue's own type; "" removes the policy.
+    policy = json.dumps({"deadLetterTargetArn": fifo_dlq, "maxReceiveCount": 3})
+    sqs_refused("InvalidParameterValue", sqs.set_queue_attributes, QueueUrl=url, Attributes={"RedrivePolicy": policy})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
+    assert "RedrivePolicy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
+def test_send_message_batch_limits(sqs: Any) -> None:
+    url, _ = new_queue(sqs)
+
+    def entries(count: int, **fields: Any) -> list[dict[str, Any]]:
+        return [{"Id": f"m{index}", "MessageBody": "x", **fields} for index in range(count)]
+
+    # More than 10 entries is refused before the Ids are looked at (moto looked at them first).
+    too_many = [{"Id": "same", "MessageBody": "x"}] * 11
+    message = sqs_refused(
+        "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", sqs.send_message_batch, QueueUrl=url, Entries=too_many
+    )
+    assert message == "Maximum number of entries per request are 10. You have sent 11."
+    for bad in ("a.b", "é", "x" * 81):  # moto's \w takes "é"
+        sqs_refused(
+            "AWS.SimpleQueueService.InvalidBatchEntryId",
+            sqs.send_message_batch,
+            QueueUrl=url,
+            Entries=[{"Id": bad, "MessageBody": "x"}],
+        )
+    duplicate = [{"Id": "a", "MessageBody": "x"}, {"Id": "b", "MessageBody": "y"}, {"Id": "a", "MessageBody": "z"}]
+    message = sqs_refused(
+        "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", sqs.send_message_batch, QueueUrl=url, Entries=duplicate
+    )
+    assert message == "Id a repeated."
+    assert len(sqs.send_message_batch(QueueUrl=url, Entries=entries(10))["Successful"]) == 10
+
+    # 1 MiB in all, counted in UTF-8 bytes with the message attributes (moto counts characters of bodies).
+    limit = 1_048_576
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "é" * (limit // 2)}])
+    message = sqs_refused(
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        sqs.send_message_batch,
+        QueueUrl=url,
+        Entries=[{"Id": "a", "MessageBody": "é" * (limit // 4)}, {"Id": "b", "MessageBody": "é" * (limit // 4 + 1)}],
+    )
+    assert message == f"Batch requests cannot be longer than {limit} bytes. You have sent {limit + 2} bytes."
+    attribute = {"k": {"DataType": "String", "StringValue": "v"}}  # 1 + 6 + 1 bytes
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x" * (limit - 8), "MessageAttributes": attribute}]
+    )
+    sqs_refused(
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        sqs.send_message_batch,
+        QueueUrl=url,
+        Entries=[{"Id": "a", "MessageBody": "x" * (limit - 7), "MessageAttributes": attribute}],
+    )
+    sqs_refused("AWS.SimpleQueueService.EmptyBatchRequest", sqs.send_message_batch, QueueUrl=url, Entries=[])  # moto's
+
+
+def test_sqs_call_reads_both_protocols_and_batch_sizes_as_units() -> None:
+    def request(content_type: str, body: bytes, path: str = "/", operation: str = "SendMessageBatch") -> Request:
+        environ = {"CONTENT_TYPE": content_type}
+        return Request(environ, "sqs", "us-east-1", ACCOUNT, "POST", path, {}, body, operation=operation)
+
+    query = request("application/x-www-form-urlencoded", b"", path=f"/{ACCOUNT}/from-path")
+    query.params = {
+        "SendMessageBatchRequestEntry.2.Id": "b",
+        "SendMessageBatchRequestEntry.2.MessageBody": "second",
+        "SendMessageBatchRequestEntry.1.Id": "a",
+        "SendMessageBatchRequestEntry.1.MessageBody": "first",
+        "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name": "k",
+        "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType": "Binary",
+        "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.BinaryValue": "AAEC",
+    }
+    call = sqs_call(query)
+    assert call.queue_name == "from-path"
+    assert call.entries == [
+        {"Id": "a", "MessageBody": "first", "MessageAttributes": {"k": {"DataType": "Binary", "BinaryValue": "AAEC"}}},
+        {"Id": "b", "MessageBody": "second", "MessageAttributes": {}},
+    ]
+    assert batch_entry_bytes(call.entries[0]) == 5 + 1 + 6 + 3  # body, name, type, 3 decoded bytes
+
+    create = request("application/x-www-form-urlencoded", b"", operation="CreateQueue")
+    create.params = {"QueueName": "named", "Attribute.1.Name": "VisibilityTimeout", "Attribute.1.Value": "7"}
+    assert (sqs_call(create).queue_name, sqs_call(create).attributes) == ("named", {"VisibilityTimeout": "7"})
+    body = {"QueueUrl": f"http://localhost/{ACCOUNT}/by-url", "Attributes": {"DelaySeconds": 5}}
+    set_attributes = request("application/x-amz-json-1.0", b"", operation="SetQueueAttributes")
+    set_attributes.json = body
+    assert (sqs_call(set_attributes).queue_name, sqs_call(set_attributes).attributes) == (
+        "by-url",
+        {"DelaySeconds": "5"},
+    )
+
+
+def test_sqs_rules_answer_in_the_query_protocol_too(sqs_endpoint: str, sqs: Any) -> None:
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    assert query_error(sqs_query(sqs_endpoint, {"Action": "CreateQueue", "QueueName": f"{name}.fifo"}))[:2] == (
+        400,
+        "InvalidParameterValue",
+    )
+    attribute = {"Action": "CreateQueue", "QueueName": name, "Attribute.1.Name": "VisibilityTimeout"}
+    assert query_error(sqs_query(sqs_endpoint, attribute | {"Attribute.1.Value": "43201"})) == (
+        400,
+        "InvalidAttributeValue",
+        "Invalid value for the parameter VisibilityTimeout.",
+    )
+    status, _, body = sqs_query(sqs_endpoint, attribute | {"Attribute.1.Value": "43200"})
+    assert status == 200 and b"<QueueUrl>" in body
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    unknown = {"Action": "SetQueueAttributes", "QueueUrl": url, "Attribute.1.Name": "Fifo", "Attribute.1.Value": "1"}
+    assert query_error(sqs_query(sqs_endpoint, unknown)) == (400, "InvalidAttributeName", "Unknown Attribute Fifo.")
+    batch = {"Action": "SendMessageBatch", "QueueUrl": url}
+    for index in range(1, 12):
+        batch |= {
+            f"SendMessageBatchRequestEntry.{index}.Id": f"m{index}",
+            f"SendMessageBatchRequestEntry.{index}.MessageBody": "x",
+        }
+    assert query_error(sqs_query(sqs_endpoint, batch))[:2] == (
+        400,
+        "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+    )
+    # JSON errors carry __type, the query code in x-amzn-query-error, and the JSON content type.
+    status, headers, body = sqs_json(sqs_endpoint, "SetQueueAttributes", {"QueueUrl": url, "Attributes": {"Fifo": "1"}})
+    assert (status, headers["x-amzn-query-error"], headers["content-type"]) == (
+        400,
+        "InvalidAttributeName;Sender",
+        "application/x-amz-json-1.0",
+    )
+    assert json.loads(body) == {
+        "__type": "com.amazonaws.sqs#InvalidAttributeName",
+        "message": "Unknown Attribute Fifo.",
+    }
+
+
+def test_stats_count_sqs_operations_in_both_protocols(sqs_endpoint: str, sqs: Any) -> None:
+    before = stats(sqs_endpoint)["requests"]
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:10]}")["QueueUrl"]  # JSON
+    sqs_query(sqs_endpoint, {"Action": "CreateQueue", "QueueName": f"q-{uuid.uuid4().hex[:10]}"})
+    sqs_query(sqs_endpoint, {"Action": "CreateQueue", "QueueName": "bad.name"})  # refused, still counted
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
+    sqs_query(sqs_endpoint, {"Action": "DeleteQueue"}, path=urllib.parse.urlsplit(url).path)
+    after = stats(sqs_endpoint)["requests"]
+    assert after["sqs:CreateQueue"] == before.get("sqs:CreateQueue", 0) + 3
+    assert after["sqs:SendMessageBatch"] == before.get("sqs:SendMessageBatch", 0) + 1
+    assert after["sqs:DeleteQueue"] == before.get("sqs:DeleteQueue", 0) + 1
+
+
 # --- The switch ---------------------------------------------------------------------------------
 
 
@@ -756,6 +1170,8 @@ def test_rules_can_be_switched_off(tmp_path_factory: pytest.TempPathFactory) -> 
         _, [subnet] = new_vpc(ec2)
         ec2.create_network_interface(SubnetId=subnet)
         ec2.delete_subnet(SubnetId=subnet)  # moto's leniency (rule 10)
+        sqs = aws.client("sqs")
+        sqs.create_queue(QueueName="standard.fifo", Attributes={"VisibilityTimeout": "43201"})  # rule 11
 
 
 # --- Rule 7: states in between ------------------------------------------------------------------

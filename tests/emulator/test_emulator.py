@@ -26,6 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.model import Shape
 
+from eks_ext import ApiServer
+
 SERVER = Path(__file__).with_name("server.py")
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test"
@@ -237,6 +239,78 @@ def test_each_cluster_gets_its_own_oidc_issuer(aws: Aws, eks: Any) -> None:
     assert issuers[0] != issuers[1]
     for issuer in issuers:
         assert re.fullmatch(r"https://oidc\.eks\.us-east-1\.amazonaws\.com/id/[0-9A-F]{32}", issuer)
+
+
+# --- A test's own Kubernetes API server ---------------------------------------------------------
+
+
+def test_api_server_settings_are_checked_at_start(tmp_path: Path) -> None:
+    assert ApiServer.from_env({}) == ApiServer()
+    ca_file = tmp_path / "ca.b64"
+    settings = {"EMULATOR_EKS_API_ENDPOINT": "https://127.0.0.1:6443/", "EMULATOR_EKS_API_CA_FILE": str(ca_file)}
+    server = ApiServer.from_env(settings)
+    assert (server.endpoint, server.ca_file, server.cluster) == ("https://127.0.0.1:6443", ca_file, None)
+    assert server.serves("any") and server.ca_data() is None  # the file is not written yet
+    ca_file.write_text("TFMwdExTMUNSVWRKVGlCRFJWSlV\nKVVWSlJRMEZVUlMwdExTMHQK\n")  # wrapped, as `base64` writes it
+    assert server.ca_data() == "TFMwdExTMUNSVWRKVGlCRFJWSlVKVVWSlJRMEZVUlMwdExTMHQK"
+    only = ApiServer.from_env({**settings, "EMULATOR_EKS_API_CLUSTER": "demo"})
+    assert only.serves("demo") and not only.serves("other")
+    for bad in (
+        {"EMULATOR_EKS_API_CA_FILE": str(ca_file)},
+        {"EMULATOR_EKS_API_CLUSTER": "demo"},
+        {"EMULATOR_EKS_API_ENDPOINT": "127.0.0.1:6443"},
+        {"EMULATOR_EKS_API_ENDPOINT": "https://127.0.0.1:6443/api"},
+    ):
+        with pytest.raises(ValueError):
+            ApiServer.from_env(bad)
+
+
+def test_clusters_point_at_the_test_api_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = tmp_path_factory.mktemp("api-server")
+    ca_file = directory / "ca.b64"  # written only once the emulator runs, as a test's API server would
+    settings = NO_DELAYS | {
+        "EMULATOR_EKS_API_ENDPOINT": "https://127.0.0.1:6443",
+        "EMULATOR_EKS_API_CA_FILE": str(ca_file),
+    }
+    with running_server(directory, settings) as url:
+        aws = Aws(url)
+        eks = aws.client("eks")
+        created = new_cluster(aws)
+        assert created["endpoint"] == "https://127.0.0.1:6443"
+        moto_ca = created["certificateAuthority"]["data"]  # no file yet: moto's own data
+        assert eks.describe_cluster(name=created["name"])["cluster"]["certificateAuthority"]["data"] == moto_ca
+        ca_file.write_text("Zmlyc3QtY2E=\n")
+        cluster = eks.describe_cluster(name=created["name"])["cluster"]
+        assert cluster["endpoint"] == "https://127.0.0.1:6443"
+        assert cluster["certificateAuthority"]["data"] == "Zmlyc3QtY2E="
+        ca_file.write_text("c2Vjb25kLWNh")  # read again on every DescribeCluster
+        assert eks.describe_cluster(name=created["name"])["cluster"]["certificateAuthority"]["data"] == "c2Vjb25kLWNh"
+        later = new_cluster(aws)
+        assert (later["endpoint"], later["certificateAuthority"]["data"]) == ("https://127.0.0.1:6443", "c2Vjb25kLWNh")
+        # The OIDC issuers stay per cluster.
+        assert created["identity"]["oidc"]["issuer"] != later["identity"]["oidc"]["issuer"]
+
+
+def test_only_the_named_cluster_points_at_the_test_api_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = tmp_path_factory.mktemp("api-server-one")
+    ca_file = directory / "ca.b64"
+    ca_file.write_text("b25lLWNh")
+    settings = NO_DELAYS | {
+        "EMULATOR_EKS_API_ENDPOINT": "https://127.0.0.1:7443",
+        "EMULATOR_EKS_API_CA_FILE": str(ca_file),
+        "EMULATOR_EKS_API_CLUSTER": "served",
+    }
+    with running_server(directory, settings) as url:
+        aws = Aws(url)
+        eks = aws.client("eks")
+        _, subnets = new_subnets(aws)
+        eks.create_cluster(name="served", version="1.33", roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnets})
+        other = new_cluster(aws)
+        served = eks.describe_cluster(name="served")["cluster"]
+        assert (served["endpoint"], served["certificateAuthority"]["data"]) == ("https://127.0.0.1:7443", "b25lLWNh")
+        other = eks.describe_cluster(name=other["name"])["cluster"]
+        assert re.fullmatch(r"https://[0-9A-F]{32}\.gr7\.us-east-1\.eks\.amazonaws\.com", other["endpoint"])
+        assert other["certificateAuthority"]["data"] != "b25lLWNh"
 
 
 def test_cluster_reports_vpc_and_access_config_with_defaults(aws: Aws, eks: Any) -> None:
