@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import cloudcontrollers
 import deployments
 import discovery
 import errors
@@ -15,6 +16,7 @@ import fieldmanager
 import keda
 import labelselectors
 import reviews
+import storage
 from catalog import ResourceType
 from fieldpaths import dotted
 from manifests import ManifestError, load_object
@@ -38,6 +40,10 @@ STATUS_FUNCTIONS: dict[tuple[str, str], StatusFunction] = {
     ("", "Pod"): stored_pod_status,
     ("apps", "Deployment"): deployments.deployment_status,
     ("apps", "ReplicaSet"): deployments.replica_set_status,
+    ("", "Service"): cloudcontrollers.service_status,
+    ("networking.k8s.io", "Ingress"): cloudcontrollers.ingress_status,
+    ("", "PersistentVolume"): storage.volume_status,
+    ("", "PersistentVolumeClaim"): storage.claim_status,
     (keda.GROUP, keda.KIND): keda.scaledobject_status,
 }
 

@@ -58,6 +58,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("", "v1", "nodes", "Node", False, ("no",), subresources=_STATUS),
     _t("", "v1", "events", "Event", short=("ev",)),
     _t("", "v1", "endpoints", "Endpoints", short=("ep",)),
+    _t("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), subresources=_STATUS),
+    _t("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",), subresources=_STATUS),
     _t("apps", "v1", "deployments", "Deployment", short=("deploy",), categories=_ALL, subresources=_STATUS_SCALE),
     _t("apps", "v1", "daemonsets", "DaemonSet", short=("ds",), categories=_ALL, subresources=_STATUS),
     _t("apps", "v1", "statefulsets", "StatefulSet", short=("sts",), categories=_ALL, subresources=_STATUS_SCALE),
@@ -81,6 +83,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
     _t("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short=("netpol",)),
     _t("networking.k8s.io", "v1", "ingresses", "Ingress", short=("ing",), subresources=_STATUS),
+    _t("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
+    _t("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     _review("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
     _review("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"),
 )
@@ -91,6 +95,10 @@ PODS = next(t for t in BUILTIN if t.kind == "Pod")
 REPLICASETS = next(t for t in BUILTIN if t.kind == "ReplicaSet")
 DEPLOYMENTS = next(t for t in BUILTIN if t.kind == "Deployment")
 SERVICEACCOUNTS = next(t for t in BUILTIN if t.kind == "ServiceAccount")
+PVCS = next(t for t in BUILTIN if t.kind == "PersistentVolumeClaim")
+PVS = next(t for t in BUILTIN if t.kind == "PersistentVolume")
+INGRESSES = next(t for t in BUILTIN if t.kind == "Ingress")
+INGRESSCLASSES = next(t for t in BUILTIN if t.kind == "IngressClass")
 
 
 def crd_types(crd: dict[str, Any]) -> list[ResourceType]:

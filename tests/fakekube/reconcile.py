@@ -1,5 +1,6 @@
 """The simulated controllers that write: Deployments and ReplicaSets (deployments.py), the namespace and CRD
-finalizers, the garbage collector, and the KEDA operator (HPAs and finalizer.keda.sh).
+finalizers, the garbage collector, the KEDA operator (HPAs and finalizer.keda.sh), the load balancer
+controllers (cloudcontrollers.py) and the volume controllers (storage.py).
 
 They run before every request and after every write ("driven on read"), so no background thread touches the
 state. A client that polls slowly must see the same history as one that polls fast, so the controllers first
@@ -10,16 +11,24 @@ catch up: they run at every past moment something became due (a pod turning Read
 from __future__ import annotations
 
 import catalog
+import cloudcontrollers
 import deployments
 import errors
 import fieldmanager
 import keda
+import storage
 from registry import (CRD_CLEANUP_FINALIZER, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Registry)
 from store import Key, Record, rfc3339
 
 HPA = next(rt for rt in catalog.BUILTIN if rt.kind == "HorizontalPodAutoscaler")
-_CONTROLLER_FINALIZERS = (CRD_CLEANUP_FINALIZER, ORPHAN_FINALIZER, FOREGROUND_FINALIZER, keda.FINALIZER)
+_CONTROLLER_FINALIZERS = (CRD_CLEANUP_FINALIZER, ORPHAN_FINALIZER, FOREGROUND_FINALIZER, keda.FINALIZER,
+                          *storage.FINALIZERS)
 _MAX_PASSES = 20  # within one moment, controllers react to each other until nothing changes
+
+
+def _simulated(finalizer: str) -> bool:
+    """Whether a simulated controller owns the finalizer (it is then removed only by that controller)."""
+    return finalizer in _CONTROLLER_FINALIZERS or cloudcontrollers.handles_finalizer(finalizer)
 
 
 def _type_of(registry: Registry, key: Key) -> catalog.ResourceType | None:
@@ -106,8 +115,7 @@ def _finish_deletions(registry: Registry, at: float) -> bool:
             continue
         if at - record.deleting_since >= registry.ready_after:
             # Finalizers of controllers fakekube does not run are taken as handled after --ready-after.
-            for finalizer in [f for f in record.metadata.get("finalizers") or []
-                              if f not in _CONTROLLER_FINALIZERS]:
+            for finalizer in [f for f in record.metadata.get("finalizers") or [] if not _simulated(f)]:
                 registry.drop_finalizer(key, finalizer)
                 changed = True
             current = registry.store.get(key)
@@ -199,6 +207,8 @@ def _pass(registry: Registry, at: float) -> None:
             changed |= _sync_keda_hpas(registry, at)
             changed |= deployments.Controllers(registry, at, registry.deadline_scale).run()
             changed |= _sync_keda_finalizers(registry, at)
+            changed |= cloudcontrollers.run(registry, at)
+            changed |= storage.run(registry, at)
             changed |= _collect_garbage(registry)
             if not changed:
                 break
@@ -207,7 +217,7 @@ def _pass(registry: Registry, at: float) -> None:
 
 
 def _due(registry: Registry) -> list[float]:
-    moments = deployments.pending_moments(registry)
+    moments = deployments.pending_moments(registry) + storage.released_moments(registry)
     moments += [record.deleting_since + registry.ready_after for _, record in registry.store.select()
                 if record.deleting_since is not None]
     return moments

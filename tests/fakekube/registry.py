@@ -14,6 +14,7 @@ from typing import Any, Callable
 import catalog
 import errors
 import semantics
+from awscloud import CloudSettings
 from catalog import ResourceType
 from fieldmanager import Managers, same_ownership
 from fieldmanager import update as fieldmanager_update_raw
@@ -27,6 +28,14 @@ CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 # deletionFinalizersForGarbageCollection) and removed by the garbage collector once it has done its part.
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
+# Added on creation by the StorageObjectInUseProtection admission plugin (kubernetes plugin/pkg/admission/storage/
+# storageobjectinuseprotection/admission.go; names in pkg/volume/util/finalizer.go), removed by kube-controller-
+# manager's pvc-protection and pv-protection controllers (storage.py).
+PVC_PROTECTION_FINALIZER = "kubernetes.io/pvc-protection"
+PV_PROTECTION_FINALIZER = "kubernetes.io/pv-protection"
+# The DefaultIngressClass admission plugin (plugin/pkg/admission/network/defaultingressclass/admission.go).
+DEFAULT_INGRESS_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 _SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
@@ -56,10 +65,12 @@ def fieldmanager_update(record: Record, new_obj: dict[str, Any], manager: str, a
 
 class Registry:
     def __init__(self, schemas: Schemas, ready_after: float, pod_mutators: tuple[PodMutator, ...] = (),
-                 deadline_scale: float = 1.0) -> None:
+                 deadline_scale: float = 1.0, cloud: CloudSettings | None = None) -> None:
         self.schemas = schemas
         self.ready_after = ready_after
         self.deadline_scale = deadline_scale  # progressDeadlineSeconds is multiplied by this (tests: seconds)
+        # The cluster's region and name, and the AWS emulator the cloud controllers call (None: unreachable).
+        self.cloud = cloud or CloudSettings()
         self.store = Store()
         # Mutating admission for pods, run on creation only (as webhooks run on CREATE of pods).
         self.pod_mutators = pod_mutators
@@ -154,6 +165,8 @@ class Registry:
             raise errors.already_exists(rt.plural, rt.group, name)
         if rt == catalog.PODS:
             self._admit_pod(obj, namespace, name)
+        if rt == catalog.INGRESSES:
+            self._default_ingress_class(obj)
         now = self.now()
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         for field in _SERVER_METADATA:
@@ -169,6 +182,9 @@ class Registry:
             metadata["finalizers"] = [*(metadata.get("finalizers") or []), CRD_CLEANUP_FINALIZER]
         if rt == catalog.NAMESPACES:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        protection = {catalog.PVCS: PVC_PROTECTION_FINALIZER, catalog.PVS: PV_PROTECTION_FINALIZER}.get(rt)
+        if protection and protection not in (metadata.get("finalizers") or []):
+            metadata["finalizers"] = [*(metadata.get("finalizers") or []), protection]
         self.validate(rt, obj, None)
         _fold_string_data(rt, obj)
         record = Record(obj, managers, now, now)
@@ -293,6 +309,19 @@ class Registry:
         pod.setdefault("metadata", {})["namespace"] = namespace
         for mutate in self.pod_mutators:
             mutate(self, pod)
+
+    def _default_ingress_class(self, ingress: dict[str, Any]) -> None:
+        """DefaultIngressClass admission: an Ingress with neither `spec.ingressClassName` nor the
+        `kubernetes.io/ingress.class` annotation gets the default IngressClass (the newest one when several are
+        marked default)."""
+        spec = ingress.get("spec")
+        annotations = (ingress.get("metadata") or {}).get("annotations") or {}
+        if not isinstance(spec, dict) or spec.get("ingressClassName") or INGRESS_CLASS_ANNOTATION in annotations:
+            return
+        defaults = [r for _, r in self.store.select(catalog.INGRESSCLASSES.group, catalog.INGRESSCLASSES.plural)
+                    if (r.metadata.get("annotations") or {}).get(DEFAULT_INGRESS_CLASS_ANNOTATION) == "true"]
+        if defaults:  # getDefaultClass: the newest, ties broken by name
+            spec["ingressClassName"] = min(defaults, key=lambda r: (-r.created_at, r.metadata["name"])).metadata["name"]
 
     # --- bootstrap ----------------------------------------------------------------------------------
     def seed(self) -> None:

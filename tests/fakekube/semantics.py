@@ -176,6 +176,33 @@ def _pod_spec_fixed(pod: dict[str, Any]) -> Any:
     return spec
 
 
+# ValidatePersistentVolumeClaimUpdate (pkg/apis/core/validation/validation.go); the real message goes on with a diff.
+_PVC_UPDATE_RULE = ("spec is immutable after creation except resources.requests and volumeAttributesClassName for "
+                    "bound claims")
+
+
+def _claim_spec_fixed(old: dict[str, Any], new: dict[str, Any]) -> tuple[Any, Any]:
+    """The parts of two PVC specs that may not differ: `volumeName` may be set once (by the binder), the
+    requests and the VolumeAttributesClass may change."""
+    specs = []
+    for obj in (old, new):
+        raw = obj.get("spec")
+        spec: dict[str, Any] = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+        spec.pop("volumeAttributesClassName", None)
+        if isinstance(spec.get("resources"), dict):
+            spec["resources"].pop("requests", None)
+        specs.append(spec)
+    if not specs[0].get("volumeName"):
+        specs[0].pop("volumeName", None)
+        specs[1].pop("volumeName", None)
+    return specs[0], specs[1]
+
+
+def _load_balancer_class(service: dict[str, Any]) -> Any:
+    spec = service.get("spec") if isinstance(service.get("spec"), dict) else {}
+    return spec.get("type"), spec.get("loadBalancerClass")
+
+
 def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError]:
     """Fields that cannot change once the object exists."""
     group, kind = group_of(str(new.get("apiVersion", ""))), str(new.get("kind", ""))
@@ -188,6 +215,14 @@ def validate_update(old: dict[str, Any], new: dict[str, Any]) -> list[FieldError
             errors.append(_invalid(".".join(path), f"Invalid value: {shown}: {message}"))
     if (group, kind) == ("", "Pod") and not same(_pod_spec_fixed(old), _pod_spec_fixed(new)):
         errors.append(FieldError("spec", "FieldValueForbidden", f"Forbidden: {_POD_UPDATE_RULE}"))
+    if (group, kind) == ("", "PersistentVolumeClaim") and not same(*_claim_spec_fixed(old, new)):
+        errors.append(FieldError("spec", "FieldValueForbidden", f"Forbidden: {_PVC_UPDATE_RULE}"))
+    if (group, kind) == ("", "Service"):
+        # validateLoadBalancerClassField: between two LoadBalancer Services the class may not change
+        (old_type, old_class), (new_type, new_class) = _load_balancer_class(old), _load_balancer_class(new)
+        if old_type == new_type == "LoadBalancer" and old_class != new_class:
+            shown = "null" if new_class is None else f'"{new_class}"'
+            errors.append(_invalid("spec.loadBalancerClass", f"Invalid value: {shown}: may not change once set"))
     if old.get("immutable") is True and (group, kind) in {("", "ConfigMap"), ("", "Secret")}:
         for field in ("data", "binaryData", "immutable"):
             if not same(old.get(field, MISSING), new.get(field, MISSING)):

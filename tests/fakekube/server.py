@@ -3,7 +3,7 @@
     python tests/fakekube/server.py --host 127.0.0.1 --port 0 --port-file PATH \
         [--kubernetes-version 1.35] [--ready-after 0.3] [--progress-deadline-scale 1] [--verbose] \
         [--tls-dir DIR] [--auth none|aws-iam --sts-endpoint URL --cluster-name NAME] \
-        [--eks-endpoint URL --aws-region REGION] [--deny-for SECONDS] \
+        [--eks-endpoint URL] [--aws-endpoint URL] [--aws-region REGION] [--deny-for SECONDS] \
         [--fail-rate R --fail-kinds 500,503,reset --fail-reads-only --fail-seed N]
 """
 
@@ -31,6 +31,7 @@ import errors
 import faults
 import routing
 from api import KubeApi, Request, Response
+from awscloud import AwsCloud, CloudSettings
 from eksauth import EksAuthenticator, TokenRejected, bearer_token, unauthorized_status
 from podidentity import Association, AssociationError, EksAssociations, PodIdentityWebhook
 from registry import Registry
@@ -47,7 +48,7 @@ class FakeKube:
     def __init__(self, kubernetes_version: str, ready_after: float, deadline_scale: float = 1.0,
                  authenticator: EksAuthenticator | None = None, webhook: PodIdentityWebhook | None = None,
                  fault_config: faults.FaultConfig = faults.FaultConfig(), fault_seed: int | None = None,
-                 deny_for: float = 0.0, verbose: bool = False) -> None:
+                 deny_for: float = 0.0, verbose: bool = False, cloud: CloudSettings | None = None) -> None:
         self.kubernetes_version = kubernetes_version
         self.ready_after = ready_after
         self.deadline_scale = deadline_scale
@@ -59,18 +60,21 @@ class FakeKube:
         self.deny_for = deny_for
         self.access = AccessPolicy(self.started + deny_for)
         self.verbose = verbose
+        self.cloud = cloud or CloudSettings()
         self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         """Back to a fresh cluster; settings changed through hooks return to the command line's."""
-        registry = Registry(self.schemas, self.ready_after, (self.webhook.mutate,), self.deadline_scale)
+        registry = Registry(self.schemas, self.ready_after, (self.webhook.mutate,), self.deadline_scale, self.cloud)
         registry.seed()
         self.api = KubeApi(registry, self.kubernetes_version, self.access)
         self.stats = RequestStats(registry.store.resource_version)
         self.faults.reset()
         self.access.deny_until(self.started + self.deny_for)
         self.webhook.clear()
+        if self.cloud.aws is not None:
+            self.cloud.aws.clear()
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response | object:
         url = urlsplit(target)
@@ -141,6 +145,11 @@ class FakeKube:
                     association = Association.parse(_json_body(body))
                     self.webhook.register(association)
                     return Response(201, association.to_json())
+                case "GET", "/_fake/aws":
+                    aws = self.cloud.aws
+                    return Response(200, {"endpoint": aws.endpoint if aws else None, "region": self.cloud.region,
+                                          "cluster": self.cloud.cluster, "failures": aws.failures if aws else 0,
+                                          "actions": list(aws.actions) if aws else []})
                 case "POST", "/_fake/deny-for":
                     seconds = _json_body(body).get("seconds")
                     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
@@ -256,7 +265,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sts-endpoint", help="the STS the presigned GetCallerIdentity URL is sent to")
     parser.add_argument("--cluster-name", help="the cluster name tokens must be signed for (x-k8s-aws-id)")
     parser.add_argument("--eks-endpoint", help="look Pod Identity associations up there (needs --cluster-name)")
-    parser.add_argument("--aws-region", default="us-east-1", help="the region of --eks-endpoint's cluster")
+    parser.add_argument("--aws-endpoint",
+                        help="the AWS emulator the cloud controllers call to delete load balancers and EBS volumes "
+                             "(needs --cluster-name)")
+    parser.add_argument("--aws-region", default="us-east-1",
+                        help="the cluster's region (for --eks-endpoint, --aws-endpoint and load balancer names)")
     parser.add_argument("--deny-for", type=float, default=0.0,
                         help="SelfSubjectAccessReviews answer allowed=false for this long after start")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="fraction (0..1) of requests that fail")
@@ -274,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--auth aws-iam needs --sts-endpoint and --cluster-name")
     if args.eks_endpoint and not args.cluster_name:
         parser.error("--eks-endpoint needs --cluster-name")
+    if args.aws_endpoint and not args.cluster_name:
+        parser.error("--aws-endpoint needs --cluster-name")
     try:
         fault_config = faults.FaultConfig.parse({"rate": args.fail_rate, "kinds": args.fail_kinds.split(","),
                                                  "reads_only": args.fail_reads_only})
@@ -281,8 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     authenticator = EksAuthenticator(args.sts_endpoint, args.cluster_name) if args.auth == "aws-iam" else None
     eks = EksAssociations(args.eks_endpoint, args.cluster_name, args.aws_region) if args.eks_endpoint else None
+    aws = AwsCloud(args.aws_endpoint.rstrip("/"), args.aws_region, args.verbose) if args.aws_endpoint else None
+    cloud = CloudSettings(args.aws_region, args.cluster_name or "", aws)
     fake = FakeKube(args.kubernetes_version, args.ready_after, args.progress_deadline_scale, authenticator,
-                    PodIdentityWebhook(eks), fault_config, args.fail_seed, args.deny_for, args.verbose)
+                    PodIdentityWebhook(eks), fault_config, args.fail_seed, args.deny_for, args.verbose, cloud)
     handler = make_handler(fake, args.verbose)
     if args.tls_dir:
         credentials = certs.generate()
