@@ -125,6 +125,11 @@ pub struct KedaRelease {
     pub images: &'static [&'static str],
     /// The registry the official manifest's images come from.
     pub registry: &'static str,
+    /// The kedacore/keda Helm chart version that ships this KEDA (`None`:
+    /// not known, so `keda.installer: helm` is refused for it). The chart's
+    /// version has differed from its appVersion before (chart 2.8.2 shipped
+    /// KEDA 2.8.1), so it is looked up, never assumed.
+    pub chart_version: Option<&'static str>,
 }
 
 /// From `kubectl kustomize config/default` of kedacore/keda at v2.20.2 (the
@@ -183,6 +188,10 @@ pub const KEDA_RELEASES: &[KedaRelease] = &[KedaRelease {
     objects: KEDA_2_20_2_OBJECTS,
     images: &["keda", "keda-metrics-apiserver", "keda-admission-webhooks"],
     registry: "ghcr.io/kedacore",
+    // kedacore/charts index.yaml lists keda-2.20.1.tgz with appVersion 2.20.1,
+    // and every 2.20 chart so far with its KEDA's number; check with
+    // `helm search repo kedacore/keda --versions` when adding a release.
+    chart_version: Some("2.20.2"),
 }];
 
 pub fn keda_release(version: &str) -> Option<&'static KedaRelease> {

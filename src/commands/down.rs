@@ -152,6 +152,10 @@ impl Report for DownReport {
 }
 
 pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
+    if let Some(path) = &g.kubeconfig {
+        crate::kube::check_file_access(path, g.context.as_deref())
+            .map_err(|e| super::usage(format!("{e}; nothing was deleted")))?;
+    }
     let (name, region) = super::target(g, &a.target).await?;
     let (aws, _) = crate::aws::connect_checked(&region).await?;
     let discovered = kinds::discover(&aws, &name, Scope::Everything).await?;
@@ -166,6 +170,7 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         region: region.clone(),
         ok,
         aws_calls: aws.calls.stats(),
+        kube_calls: crate::kube::calls::stats(),
     };
 
     // Blockers are what is not ours: the whole picture decides what is kept.
@@ -234,8 +239,15 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
     };
     let mut kube_report = None;
     if let Some(access) = access {
-        kube_report =
-            uninstall::cleanup(&ctx, &region, &access, &found, usize::from(g.concurrency)).await?;
+        kube_report = uninstall::cleanup(
+            &ctx,
+            &region,
+            &access,
+            &found,
+            usize::from(g.concurrency),
+            "skipping the Kubernetes cleanup (deleting the cluster removes those objects)",
+        )
+        .await?;
     }
     // Best effort: whatever is left in Kubernetes goes with the cluster, and
     // stopping here would leave billable AWS resources behind.

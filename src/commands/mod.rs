@@ -197,4 +197,6 @@ pub struct SummaryHead {
     pub region: String,
     pub ok: bool,
     pub aws_calls: CallStats,
+    /// Kubernetes API requests (reads and writes); a no-op `up` writes nothing.
+    pub kube_calls: crate::kube::calls::KubeCalls,
 }

@@ -42,6 +42,7 @@ pub async fn run(g: &Global, t: TargetArgs) -> anyhow::Result<StatusReport> {
             region,
             ok: true,
             aws_calls: aws.calls.stats(),
+            kube_calls: crate::kube::calls::stats(),
         },
         exists: !observed.is_empty(),
         resources: observed,

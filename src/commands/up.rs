@@ -58,7 +58,7 @@ impl fmt::Display for UpReport {
         let (c, calls) = (&self.counts, &self.head.aws_calls);
         writeln!(
             f,
-            "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating{}).",
+            "\n{} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped in {} ({} AWS calls: {} read, {} mutating{}{}).",
             c.created,
             c.updated,
             c.deleted,
@@ -76,6 +76,15 @@ impl fmt::Display for UpReport {
                 )
             } else {
                 String::new()
+            },
+            match self.head.kube_calls {
+                k if k.read + k.write > 0 => format!(
+                    "; {} Kubernetes requests: {} read, {} write",
+                    k.read + k.write,
+                    k.read,
+                    k.write
+                ),
+                _ => String::new(),
             }
         )?;
         for (id, s) in &self.steps {
@@ -127,7 +136,22 @@ fn refused_lines(p: &super::plan::Prepared) -> Vec<String> {
         .collect()
 }
 
+/// How the Kubernetes phase reaches the API: `--kubeconfig`, else EKS.
+fn kube_access(g: &Global) -> KubeAccess {
+    match &g.kubeconfig {
+        Some(path) => KubeAccess::File {
+            path: path.clone(),
+            context: g.context.clone(),
+        },
+        None => KubeAccess::Eks,
+    }
+}
+
 pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
+    if let Some(path) = &g.kubeconfig {
+        crate::kube::check_file_access(path, g.context.as_deref())
+            .map_err(|e| super::usage(format!("{e}; nothing was changed")))?;
+    }
     let p = super::plan::prepare(g).await?;
     // Everything that can fail without AWS is done before the first change.
     let keda = if p.spec.keda.enabled {
@@ -173,13 +197,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
         steps.push(kubeconfig_step(&p.spec.name, &p.spec.region, &outputs));
     }
     if let Some(keda) = keda {
-        let access = match &g.kubeconfig {
-            Some(path) => KubeAccess::File {
-                path: path.clone(),
-                context: g.context.clone(),
-            },
-            None => KubeAccess::Eks,
-        };
+        let access = kube_access(g);
         let applier = std::sync::Arc::new(Applier::new(
             &p.spec.name,
             a.force_conflicts,
@@ -187,11 +205,41 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
         ));
         events.info(keda.describe(&p.spec.keda.version));
         steps.extend(install::steps(
-            keda, &ctx, &p.spec, &p.graph, &access, &applier, &outputs,
+            keda,
+            Vec::new(),
+            &ctx,
+            &p.spec,
+            &p.graph,
+            &access,
+            &applier,
+            &outputs,
         ));
     }
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
 
+    // KEDA turned off on a cluster that has it: uninstall it (its custom
+    // resources first, while the operator runs) before its role goes.
+    if report.is_success()
+        && !p.spec.keda.enabled
+        && p.observed
+            .iter()
+            .any(|o| o.kind == crate::kinds::Kind::EksCluster && o.foreign.is_none())
+    {
+        let access = kube_access(g);
+        if let Some(r) = crate::keda::uninstall::cleanup(
+            &ctx,
+            &p.spec.region,
+            &access,
+            &p.observed,
+            usize::from(g.concurrency),
+            "keda.enabled is false, but KEDA cannot be uninstalled",
+        )
+        .await?
+        {
+            report.interrupted |= r.interrupted;
+            report.steps.extend(r.steps);
+        }
+    }
     if report.is_success() && !p.plan.deletions.is_empty() {
         events.info(format!(
             "deleting {} resources no longer in the config",
@@ -242,6 +290,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
             region: region.clone(),
             ok,
             aws_calls: p.aws.calls.stats(),
+            kube_calls: crate::kube::calls::stats(),
         },
         interrupted: report.interrupted,
         counts: counts(&report),

@@ -13,16 +13,17 @@
 //! The value names follow the kedacore/keda chart (`operator.replicaCount`,
 //! `podIdentity.aws.irsa.*`, `topologySpreadConstraints.{operator,
 //! metricsServer,webhooks}`, `podDisruptionBudget.{operator,metricServer,
-//! webhooks}`, `additionalLabels`); the chart version is the KEDA version, as
-//! kedacore releases them together.
+//! webhooks}`, `additionalLabels`); the chart version comes from the
+//! catalog's table (`catalog::KedaRelease::chart_version`): kedacore has
+//! released charts whose version differs from the KEDA they ship.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
 
+use crate::engine::Cancel;
 use crate::kube::object::{LABEL_CLUSTER, Object};
 use crate::spec::{KedaIdentity, KedaSpec};
 
@@ -96,48 +97,25 @@ pub fn find() -> Option<PathBuf> {
     which::which("helm").ok()
 }
 
-/// The helm to use, checked to be Helm 3 or later; the error says what to do.
+/// The helm to use, checked to be new enough; the error says what to do.
 pub async fn locate() -> anyhow::Result<(PathBuf, String)> {
     let Some(helm) = find() else {
         bail!(
-            "keda.installer is helm, but no `helm` was found on PATH. Install Helm 3 or later (https://helm.sh/docs/intro/install/), or set keda.installer: manifest"
+            "keda.installer is helm, but no `helm` was found on PATH. Install Helm {}.{} or later (https://helm.sh/docs/intro/install/), or set keda.installer: manifest",
+            super::helm_cli::MIN_VERSION.0,
+            super::helm_cli::MIN_VERSION.1
         );
     };
-    let out = run(&helm, &["version", "--short"]).await?;
-    let version = out.trim().to_string();
-    let major = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok());
-    match major {
-        Some(m) if m >= 3 => Ok((helm, version)),
-        _ => bail!(
-            "{} reports version {version:?}; eksscale needs Helm 3 or later",
-            helm.display()
-        ),
-    }
+    let version = run(&helm, &["version", "--short"])
+        .await?
+        .trim()
+        .to_string();
+    super::helm_cli::check_version(&helm, &version)?;
+    Ok((helm, version))
 }
 
-/// Runs helm; its stdout, or an error with what it printed.
 async fn run(helm: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new(helm)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .with_context(|| format!("running {}", helm.display()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        bail!(
-            "`helm {}` failed ({}): {}",
-            args.first().copied().unwrap_or_default(),
-            out.status,
-            stderr.trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    super::helm_cli::run(helm, args, None).await
 }
 
 /// How helm reaches the cluster.
@@ -168,11 +146,16 @@ pub struct Release {
     pub values: Value,
 }
 
-async fn run_with(helm: &Path, args: &[&str], access: &Access) -> anyhow::Result<String> {
+async fn run_with(
+    helm: &Path,
+    args: &[&str],
+    access: &Access,
+    cancel: Option<&Cancel>,
+) -> anyhow::Result<String> {
     let extra = access.args();
     let mut all: Vec<&str> = args.to_vec();
     all.extend(extra.iter().map(String::as_str));
-    run(helm, &all).await
+    super::helm_cli::run(helm, &all, cancel).await
 }
 
 pub async fn release(helm: &Path, access: &Access) -> anyhow::Result<Option<Release>> {
@@ -190,6 +173,7 @@ pub async fn release(helm: &Path, access: &Access) -> anyhow::Result<Option<Rele
             "json",
         ],
         access,
+        None,
     )
     .await?;
     let list: Vec<Value> =
@@ -209,6 +193,7 @@ pub async fn release(helm: &Path, access: &Access) -> anyhow::Result<Option<Rele
             "json",
         ],
         access,
+        None,
     )
     .await?;
     let text = |v: &Value| match v {
@@ -250,9 +235,10 @@ pub fn decide(current: Option<&Release>, version: &str, wanted: &Value) -> Actio
 pub async fn install(
     helm: &Path,
     access: &Access,
-    version: &str,
+    chart_version: &str,
     values: &Value,
     dir: &Path,
+    cancel: &Cancel,
 ) -> anyhow::Result<()> {
     let file = dir.join("keda-values.yaml");
     crate::kube::kubeconfig::write_private(&file, &serde_saphyr::to_string(values)?)?;
@@ -267,7 +253,7 @@ pub async fn install(
             "--repo",
             CHART_REPO,
             "--version",
-            version,
+            chart_version,
             "--namespace",
             super::NAMESPACE,
             "--create-namespace",
@@ -275,12 +261,13 @@ pub async fn install(
             &file,
         ],
         access,
+        Some(cancel),
     )
     .await
     .map(drop)
 }
 
-pub async fn uninstall(helm: &Path, access: &Access) -> anyhow::Result<()> {
+pub async fn uninstall(helm: &Path, access: &Access, cancel: &Cancel) -> anyhow::Result<()> {
     run_with(
         helm,
         &[
@@ -291,6 +278,7 @@ pub async fn uninstall(helm: &Path, access: &Access) -> anyhow::Result<()> {
             "--wait",
         ],
         access,
+        Some(cancel),
     )
     .await
     .map(drop)

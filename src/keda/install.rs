@@ -29,6 +29,8 @@ pub enum Install {
         helm: std::path::PathBuf,
         /// `helm version --short`.
         helm_version: String,
+        /// The kedacore/keda chart version (from the catalog).
+        chart_version: String,
         values: serde_json::Value,
     },
 }
@@ -59,10 +61,20 @@ pub async fn prepare(spec: &Spec, account: &str, config_dir: &Path) -> anyhow::R
             let (helm, helm_version) = helm::locate()
                 .await
                 .map_err(|e| NotInstallable(format!("{e:#}")))?;
+            let chart_version = crate::catalog::keda_release(&spec.keda.version)
+                .and_then(|r| r.chart_version)
+                .ok_or_else(|| {
+                    NotInstallable(format!(
+                        "eksscale's catalog knows no kedacore/keda chart version for KEDA {}; set keda.installer: manifest, or use a KEDA version whose chart is known",
+                        spec.keda.version
+                    ))
+                })?
+                .to_string();
             let values = helm::values(&spec.keda, &spec.name, &role_arn)?;
             Install::Helm {
                 helm,
                 helm_version,
+                chart_version,
                 values,
             }
         }
@@ -77,9 +89,12 @@ impl Install {
                 format!("KEDA {version}: {} objects from {origin}", objects.len())
             }
             Install::Helm {
-                helm, helm_version, ..
+                helm,
+                helm_version,
+                chart_version,
+                ..
             } => format!(
-                "KEDA {version}: chart {}/{} with {} ({helm_version})",
+                "KEDA {version}: chart {}/{} {chart_version} with {} ({helm_version})",
                 helm::CHART_REPO,
                 helm::CHART,
                 helm.display()
@@ -114,11 +129,15 @@ fn nodegroups(graph: &[Node]) -> Vec<NodeId> {
         .collect()
 }
 
-/// The KEDA part of `up`: connect, then apply the objects (Deployments also
-/// wait for the node groups, since their pods need somewhere to run), or run
-/// helm once the API answers and the node groups exist.
+/// The KEDA part of `up`: connect; switch installers if the config did;
+/// then apply the objects (Deployments also wait for the node groups, since
+/// their pods need somewhere to run), or run helm once the API answers and
+/// the node groups exist; then apply `extra` (the samples) and remove what
+/// eksscale applied earlier that is no longer wanted.
+#[allow(clippy::too_many_arguments)]
 pub fn steps(
     install: Install,
+    extra: Vec<Object>,
     ctx: &RunCtx,
     spec: &Arc<Spec>,
     graph: &[Node],
@@ -134,12 +153,17 @@ pub fn steps(
         outputs,
         before_connect(graph),
     )];
-    match install {
+    let helm_mode = matches!(install, Install::Helm { .. });
+    steps.push(handover_step(
+        ctx, spec, access, applier, outputs, helm_mode,
+    ));
+    let mut wanted = Vec::new();
+    let keda_done: Vec<String> = match install {
         Install::Manifest { objects, .. } => {
             let mut applies = apply_steps(
                 applier,
                 &objects,
-                &[CONNECT.to_string()],
+                &[HANDOVER_STEP.to_string()],
                 &ctx.events,
                 &ctx.cancel,
             );
@@ -148,15 +172,136 @@ pub fn steps(
                     st.deps.extend(nodegroups(graph));
                 }
             }
+            wanted.extend(objects);
+            let ids = applies.iter().map(|s| s.id.clone()).collect();
             steps.extend(applies);
+            ids
         }
-        Install::Helm { helm, values, .. } => {
+        Install::Helm {
+            helm,
+            values,
+            chart_version,
+            ..
+        } => {
             steps.push(helm_step(
-                ctx, spec, graph, access, applier, helm, values, outputs,
+                ctx,
+                spec,
+                graph,
+                access,
+                applier,
+                helm,
+                (chart_version, values),
+                outputs,
             ));
+            vec![HELM_STEP.to_string()]
         }
+    };
+    steps.push(identity_step(ctx, spec, applier, keda_done));
+    let keda_done = vec![IDENTITY_STEP.to_string()];
+    let mut done = keda_done.clone();
+    if !extra.is_empty() {
+        let mut applies = crate::kube::apply::apply_steps_named(
+            "samples",
+            applier,
+            &extra,
+            &keda_done,
+            &ctx.events,
+            &ctx.cancel,
+        );
+        for st in applies.iter_mut() {
+            if st.id.starts_with("k8s/Deployment/") {
+                st.deps.extend(nodegroups(graph));
+            }
+        }
+        done.extend(applies.iter().map(|s| s.id.clone()));
+        steps.extend(applies);
+        wanted.extend(extra);
     }
+    steps.push(crate::kube::prune::prune_step(ctx, applier, wanted, done));
     steps
+}
+
+pub const HANDOVER_STEP: &str = "k8s/keda-installer";
+pub const IDENTITY_STEP: &str = "k8s/keda-identity";
+
+/// Once the operator is rolled out: its pods carry the AWS identity.
+fn identity_step(
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    applier: &Arc<Applier>,
+    deps: Vec<String>,
+) -> Step {
+    let (ctx, identity, applier) = (ctx.clone(), spec.keda.identity, applier.clone());
+    Step {
+        id: IDENTITY_STEP.into(),
+        deps,
+        verb: Verb::Check,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(IDENTITY_STEP);
+                super::identity::ensure_in_pods(
+                    &applier,
+                    &s,
+                    super::NAMESPACE,
+                    super::OPERATOR,
+                    identity,
+                )
+                .await
+            })
+        }),
+    }
+}
+
+/// Hands KEDA over when `keda.installer` changed since the last `up`.
+fn handover_step(
+    ctx: &RunCtx,
+    spec: &Arc<Spec>,
+    access: &KubeAccess,
+    applier: &Arc<Applier>,
+    outputs: &Outputs,
+    helm_mode: bool,
+) -> Step {
+    let (ctx, spec, access, applier, outputs) = (
+        ctx.clone(),
+        spec.clone(),
+        access.clone(),
+        applier.clone(),
+        outputs.clone(),
+    );
+    Step {
+        id: HANDOVER_STEP.into(),
+        deps: vec![CONNECT.into()],
+        verb: Verb::CheckRelease,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(HANDOVER_STEP);
+                let did = if helm_mode {
+                    super::handover::manifest_to_helm(&applier, &s).await?
+                } else if super::uninstall::helm_release_is_ours(applier.client()?, &spec.name)
+                    .await?
+                {
+                    let dir = helm_workdir()?;
+                    let to = helm_access(&access, &spec.name, &spec.region, &outputs, dir.path())?;
+                    Some(
+                        super::handover::helm_to_manifest(
+                            &applier,
+                            &s,
+                            helm::find(),
+                            &to,
+                            &ctx.cancel,
+                        )
+                        .await?,
+                    )
+                } else {
+                    None
+                };
+                Ok(match did {
+                    Some(what) => Done::with(Outcome::Updated, what),
+                    None => Done::new(Outcome::Unchanged),
+                })
+            })
+        }),
+    }
 }
 
 /// A private (0700) directory for the files handed to helm, removed on drop.
@@ -202,10 +347,10 @@ fn helm_step(
     access: &KubeAccess,
     applier: &Arc<Applier>,
     helm_bin: std::path::PathBuf,
-    values: serde_json::Value,
+    (chart_version, values): (String, serde_json::Value),
     outputs: &Outputs,
 ) -> Step {
-    let mut deps = vec![CONNECT.to_string()];
+    let mut deps = vec![HANDOVER_STEP.to_string()];
     deps.extend(nodegroups(graph));
     let (ctx, spec, access, applier, outputs) = (
         ctx.clone(),
@@ -223,7 +368,7 @@ fn helm_step(
                 let s = ctx.step(HELM_STEP);
                 let dir = helm_workdir()?;
                 let to = helm_access(&access, &spec.name, &spec.region, &outputs, dir.path())?;
-                let version = &spec.keda.version;
+                let version = &chart_version;
                 let current = helm::release(&helm_bin, &to).await?;
                 let action = helm::decide(current.as_ref(), version, &values);
                 if action != helm::Action::None {
@@ -233,7 +378,8 @@ fn helm_step(
                         helm::CHART,
                         helm::CHART_REPO,
                     ));
-                    helm::install(&helm_bin, &to, version, &values, dir.path()).await?;
+                    helm::install(&helm_bin, &to, version, &values, dir.path(), &ctx.cancel)
+                        .await?;
                 }
                 for obj in helm::readiness_objects() {
                     applier.wait_for(&s, &obj).await?;

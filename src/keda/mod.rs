@@ -16,7 +16,10 @@
 //!   metrics API server and the admission webhooks, and a PodDisruptionBudget
 //!   for every Deployment with more than one replica.
 
+pub mod handover;
 pub mod helm;
+pub mod helm_cli;
+pub mod identity;
 pub mod install;
 pub mod uninstall;
 
@@ -290,6 +293,18 @@ pub fn customize(mut objects: Vec<Object>, c: &Customize) -> anyhow::Result<Vec<
             .with_context(|| format!("Deployment {name} has no spec"))?;
         if name == OPERATOR {
             spec.replicas = Some(c.operator_replicas);
+            // A new identity (role, or IRSA <-> Pod Identity) changes the pod
+            // template, so the pods are replaced: the webhook that injects
+            // the credentials acts only when a pod is created.
+            spec.template
+                .metadata
+                .get_or_insert_with(Default::default)
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    identity::ANNOTATION.into(),
+                    identity::annotation_value(c.identity, &c.role_arn),
+                );
         }
         let selector = spec.selector.clone();
         let pod = spec

@@ -17,10 +17,10 @@ pub const HELM_UNINSTALL_STEP: &str = "k8s/helm/keda-uninstall";
 
 /// Whether this cluster's KEDA was installed by eksscale with helm: the
 /// chart's operator Deployment carries our cluster label and Helm's marks.
-async fn helm_release_is_ours(client: &::kube::Client, cluster: &str) -> anyhow::Result<bool> {
+pub async fn helm_release_is_ours(client: &::kube::Client, cluster: &str) -> anyhow::Result<bool> {
     let api: ::kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         ::kube::Api::namespaced(client.clone(), super::NAMESPACE);
-    let Some(d) = api.get_opt(helm::OPERATOR).await? else {
+    let Some(d) = crate::kube::apply::retried(|| api.get_opt(helm::OPERATOR)).await? else {
         return Ok(false);
     };
     let labels = d.metadata.labels.unwrap_or_default();
@@ -55,9 +55,37 @@ fn helm_uninstall_step(
                     helm::RELEASE,
                     super::NAMESPACE
                 ));
-                helm::uninstall(&helm_bin, &to).await?;
+                helm::uninstall(&helm_bin, &to, &ctx.cancel).await?;
                 drop(dir);
                 Ok(Done::new(Outcome::Deleted))
+            })
+        }),
+    }
+}
+
+pub const KEDA_RESOURCES_STEP: &str = "k8s/keda-custom-resources";
+
+/// Deletes every KEDA custom resource in the cluster and waits for them.
+pub fn keda_resources_step(ctx: &RunCtx, client: &::kube::Client) -> Step {
+    let (ctx, client) = (ctx.clone(), client.clone());
+    Step {
+        id: KEDA_RESOURCES_STEP.into(),
+        deps: vec![],
+        verb: Verb::Delete,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(KEDA_RESOURCES_STEP);
+                let n = crate::kube::prune::delete_keda_resources(
+                    &client,
+                    &s,
+                    std::time::Duration::from_secs(5 * 60),
+                )
+                .await?;
+                Ok(if n == 0 {
+                    Done::new(Outcome::Absent)
+                } else {
+                    Done::with(Outcome::Deleted, format!("{n} KEDA custom resources"))
+                })
             })
         }),
     }
@@ -71,14 +99,13 @@ pub async fn cleanup(
     access: &KubeAccess,
     observed: &[Observed],
     concurrency: usize,
+    unreachable: &str,
 ) -> anyhow::Result<Option<RunReport>> {
     let world = by_key(observed);
     let (applier, client) = match reach(&ctx.cluster, region, access, &world).await {
         Ok(v) => v,
         Err(why) => {
-            ctx.events.warn(format!(
-                "{why}; skipping the Kubernetes cleanup (deleting the cluster removes those objects)"
-            ));
+            ctx.events.warn(format!("{unreachable}: {why}"));
             return Ok(None);
         }
     };
@@ -112,7 +139,15 @@ pub async fn cleanup(
             ""
         }
     ));
-    let mut steps = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    // KEDA's custom resources, anyone's, go first, while the operator runs to
+    // remove their finalizers; otherwise deleting the CRDs (or `helm
+    // uninstall`) hangs on them.
+    let mut steps = vec![keda_resources_step(ctx, &client)];
+    let mut deletes = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
+    for st in deletes.iter_mut() {
+        st.deps.push(KEDA_RESOURCES_STEP.into());
+    }
+    steps.extend(deletes);
     if let Some((helm_bin, to, dir)) = helm {
         let deps = steps.iter().map(|s| s.id.clone()).collect();
         steps.push(helm_uninstall_step(ctx, helm_bin, to, dir, deps));

@@ -20,7 +20,10 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
 
-use super::object::{ApplyPhase, LABEL_CLUSTER, LABEL_MANAGED_BY, Object, labelled};
+use super::object::{
+    ANNOTATION_APPLIED, ApplyPhase, LABEL_CLUSTER, LABEL_MANAGED_BY, Object, is_subset, labelled,
+    with_applied_hash,
+};
 use super::readiness::{
     Readiness, apiservice_ready, crd_ready, deployment_ready, job_ready, pod_problem,
 };
@@ -39,6 +42,28 @@ pub fn transient(e: &kube::Error) -> bool {
         _ => false,
     }
 }
+
+/// Runs one API call, again after a transient failure (5 tries, 0.5 s to 4 s
+/// apart): a 500 or a reset while the control plane scales is not a reason
+/// to fail a step. Server-side apply, get, list and delete are idempotent.
+pub async fn retried<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(500);
+    for _ in 0..4 {
+        match call().await {
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
 /// Kubernetes answers quickly; poll every couple of seconds at most.
 const KUBE_POLL: Duration = Duration::from_secs(2);
 
@@ -47,7 +72,7 @@ pub struct Applier {
     /// Set by [`Applier::connect`] (the cluster may not exist when steps are built).
     client: tokio::sync::OnceCell<kube::Client>,
     cluster: String,
-    force: bool,
+    force: std::sync::atomic::AtomicBool,
     timeout: Duration,
     kinds: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
 }
@@ -71,10 +96,16 @@ impl Applier {
         Self {
             client: tokio::sync::OnceCell::new(),
             cluster: cluster.to_string(),
-            force,
+            force: force.into(),
             timeout,
             kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes over fields other managers own from now on (after an installer
+    /// switch, helm's fields on the CRDs the manifest now applies).
+    pub fn force_conflicts(&self) {
+        self.force.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Uses `client` from now on (the first call wins).
@@ -97,7 +128,8 @@ impl Applier {
         if let Some(hit) = self.kinds.lock().expect("kinds lock").get(&key).cloned() {
             return Ok(hit);
         }
-        let found = kube::discovery::pinned_kind(self.client()?, gvk).await.with_context(|| {
+        let client = self.client()?;
+        let found = retried(|| kube::discovery::pinned_kind(client, gvk)).await.with_context(|| {
             format!(
                 "the cluster does not serve {} ({}); if it is a custom resource, its CustomResourceDefinition must be installed first",
                 gvk.kind,
@@ -136,16 +168,29 @@ impl Applier {
     /// Server-side apply of one object, then the wait its kind needs.
     pub async fn apply(&self, s: &StepCtx, obj: &Object) -> anyhow::Result<Done> {
         let api = self.api(obj).await?;
-        let before = api
-            .get_opt(&obj.name)
+        let before = retried(|| api.get_opt(&obj.name))
             .await
             .with_context(|| format!("reading {}", obj.id()))?;
+        let (body, hash) = with_applied_hash(self.labelled(obj));
+        if let Some(live) = &before
+            && live
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_APPLIED))
+                == Some(&hash)
+            && is_subset(&body, &serde_json::to_value(live)?)
+        {
+            // Applied before exactly like this, and nobody changed it since.
+            self.wait_ready(s, obj, &api).await?;
+            return Ok(Done::new(Outcome::Unchanged));
+        }
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        if self.force {
+        if self.force.load(std::sync::atomic::Ordering::Relaxed) {
             params = params.force();
         }
-        let body = self.labelled(obj);
-        let after = match api.patch(&obj.name, &params, &Patch::Apply(&body)).await {
+        let patch = Patch::Apply(&body);
+        let after = match retried(|| api.patch(&obj.name, &params, &patch)).await {
             Ok(o) => o,
             Err(kube::Error::Api(e)) if e.code == 409 => bail!(
                 "{} has fields owned by another field manager ({}); run `eksscale up --force-conflicts` to take them over",
@@ -252,9 +297,8 @@ impl Applier {
             obj.namespace.as_deref().unwrap_or("default"),
             &ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
         );
-        let list = pods
-            .list(&ListParams::default().labels(&selector.join(",")))
-            .await?;
+        let params = ListParams::default().labels(&selector.join(","));
+        let list = retried(|| pods.list(&params)).await?;
         let mut problems = BTreeMap::new();
         for p in list.items {
             let v = serde_json::to_value(&p)?;
@@ -280,7 +324,8 @@ impl Applier {
             }
             Err(e) => return Err(e),
         };
-        match api.delete(&obj.name, &DeleteParams::background()).await {
+        let dp = DeleteParams::background();
+        match retried(|| api.delete(&obj.name, &dp)).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Done::new(Outcome::Absent)),
             Err(e) => return Err(e).with_context(|| format!("deleting {}", obj.id())),
@@ -320,13 +365,13 @@ impl Applier {
     /// the cluster serves (for `down`, which has no manifest to go by).
     pub async fn find_owned(&self) -> anyhow::Result<Vec<Object>> {
         let client = self.client()?.clone();
-        let discovery = match kube::Discovery::new(client.clone()).run_aggregated().await {
-            Ok(d) => d,
-            Err(_) => kube::Discovery::new(client.clone())
-                .run()
-                .await
-                .context("discovering the cluster's API resources")?,
-        };
+        let discovery =
+            match retried(|| kube::Discovery::new(client.clone()).run_aggregated()).await {
+                Ok(d) => d,
+                Err(_) => retried(|| kube::Discovery::new(client.clone()).run())
+                    .await
+                    .context("discovering the cluster's API resources")?,
+            };
         let selector = format!(
             "{LABEL_MANAGED_BY}=eksscale,{LABEL_CLUSTER}={}",
             super::object::cluster_label(&self.cluster)
@@ -340,7 +385,8 @@ impl Applier {
                     continue;
                 }
                 let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-                let list = match api.list(&ListParams::default().labels(&selector)).await {
+                let params = ListParams::default().labels(&selector);
+                let list = match retried(|| api.list(&params)).await {
                     Ok(l) => l,
                     Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 || e.code == 403 => {
                         continue;
@@ -367,7 +413,24 @@ pub fn apply_steps(
     events: &EventSink,
     cancel: &Cancel,
 ) -> Vec<Step> {
-    let barrier = "k8s/discovery-refresh".to_string();
+    apply_steps_named("", applier, objects, after, events, cancel)
+}
+
+/// [`apply_steps`] for a second set in the same run (`group` names its
+/// discovery barrier step).
+pub fn apply_steps_named(
+    group: &str,
+    applier: &Arc<Applier>,
+    objects: &[Object],
+    after: &[String],
+    events: &EventSink,
+    cancel: &Cancel,
+) -> Vec<Step> {
+    let barrier = if group.is_empty() {
+        "k8s/discovery-refresh".to_string()
+    } else {
+        format!("k8s/{group}/discovery-refresh")
+    };
     let of_phase = |p: ApplyPhase| -> Vec<String> {
         objects
             .iter()
@@ -395,10 +458,21 @@ pub fn apply_steps(
             }),
         });
     }
+    // Identity before pods: a pod's service account (and what the webhook
+    // injects from its annotations) must exist when the pod is created.
+    let accounts: Vec<String> = objects
+        .iter()
+        .filter(|o| o.kind() == "ServiceAccount")
+        .map(Object::id)
+        .collect();
     for o in objects {
         let mut deps: Vec<String> = after.to_vec();
         match o.apply_phase() {
             ApplyPhase::Foundations => {}
+            ApplyPhase::Objects if is_workload(o.kind()) => {
+                deps.push(barrier.clone());
+                deps.extend(accounts.iter().cloned());
+            }
             ApplyPhase::Objects => deps.push(barrier.clone()),
             ApplyPhase::Registrations => {
                 deps.push(barrier.clone());
@@ -418,6 +492,14 @@ pub fn apply_steps(
         first.deps.extend(after.iter().cloned());
     }
     steps
+}
+
+/// Kinds whose pods use a service account.
+fn is_workload(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" | "Pod"
+    )
 }
 
 /// Delete steps for `objects`; the last ones (CRDs) are what `before` waits for.

@@ -8,9 +8,11 @@
 //! through a tunnel or proxy, and the tests' fake API server.
 
 pub mod apply;
+pub mod calls;
 pub mod kubeconfig;
 pub mod object;
 pub mod proxy;
+pub mod prune;
 pub mod readiness;
 pub mod steps;
 
@@ -60,7 +62,40 @@ pub async fn client(target: &Target) -> anyhow::Result<kube::Client> {
     };
     let mut config = config;
     proxy::apply(&mut config);
-    kube::Client::try_from(config).context("creating the Kubernetes client")
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .context("creating the Kubernetes client")?
+        .with_layer(&calls::layer())
+        .build())
+}
+
+/// Checks `--kubeconfig PATH [--context NAME]` before anything changes: the
+/// file exists and parses, and the context (or its current-context) is in it.
+pub fn check_file_access(path: &std::path::Path, context: Option<&str>) -> Result<(), String> {
+    let kc = Kubeconfig::read_from(path).map_err(|e| {
+        format!(
+            "--kubeconfig {}: {e}; give a kubeconfig file that exists, or leave --kubeconfig out to reach the EKS endpoint",
+            path.display()
+        )
+    })?;
+    let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+    let wanted = context.or(kc.current_context.as_deref());
+    match wanted {
+        Some(c) if names.contains(&c) => Ok(()),
+        Some(c) => Err(format!(
+            "--kubeconfig {}: no context {c:?} in it (contexts: {}); pick one with --context",
+            path.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )),
+        None => Err(format!(
+            "--kubeconfig {}: it sets no current-context; pick one with --context ({})",
+            path.display(),
+            names.join(", ")
+        )),
+    }
 }
 
 /// The kubeconfig entry that reaches an EKS cluster through `eksscale token`.

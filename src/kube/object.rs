@@ -9,6 +9,9 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_CLUSTER: &str = "eksscale.io/cluster";
 /// The cluster's full name, when the label had to be shortened.
 pub const ANNOTATION_CLUSTER: &str = "eksscale.io/cluster-name";
+/// A hash of the content eksscale last applied, so an unchanged object is
+/// not sent again (a no-op `up` makes no Kubernetes write).
+pub const ANNOTATION_APPLIED: &str = "eksscale.io/applied-hash";
 
 /// The `eksscale.io/cluster` label value for a cluster: the name when it is
 /// a valid label value, else a shortened form with a hash of the name.
@@ -117,7 +120,9 @@ impl Object {
             "ScaledObject"
             | "ScaledJob"
             | "TriggerAuthentication"
-            | "ClusterTriggerAuthentication" => DeletePhase::ScaledObjects,
+            | "ClusterTriggerAuthentication"
+            | "CloudEventSource"
+            | "ClusterCloudEventSource" => DeletePhase::ScaledObjects,
             "APIService" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
                 DeletePhase::Registrations
             }
@@ -177,9 +182,102 @@ pub fn labelled(value: &Value, cluster: &str) -> Value {
     v
 }
 
+/// The object as eksscale applies it: labelled, with the hash of that
+/// content in an annotation.
+pub fn with_applied_hash(mut v: Value) -> (Value, String) {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(serde_json::to_vec(&v).unwrap_or_default());
+    let hash = hex::encode(&digest[..16]);
+    if let Some(meta) = v["metadata"].as_object_mut() {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !ann.is_object() {
+            *ann = Value::Object(Default::default());
+        }
+        ann[ANNOTATION_APPLIED] = Value::String(hash.clone());
+    }
+    (v, hash)
+}
+
+/// Whether every field of `want` has the same value in `live` (the server's
+/// copy, with defaults and other managers' fields added). Lists must have the
+/// same length, element by element; an empty or null value in `want` matches
+/// an absent one. `status` is the server's and ignored. A difference means
+/// someone changed what eksscale applied (drift), so it is applied again.
+pub fn is_subset(want: &Value, live: &Value) -> bool {
+    fn sub(want: &Value, live: &Value) -> bool {
+        match want {
+            Value::Null => true,
+            Value::Object(m) if m.is_empty() => live.is_null() || live.is_object(),
+            Value::Object(m) => {
+                live.is_object()
+                    && m.iter()
+                        .all(|(k, w)| sub(w, live.get(k).unwrap_or(&Value::Null)))
+            }
+            Value::Array(a) if a.is_empty() => {
+                live.is_null() || live.as_array().is_some_and(Vec::is_empty)
+            }
+            Value::Array(a) => live
+                .as_array()
+                .is_some_and(|l| l.len() == a.len() && a.iter().zip(l).all(|(w, l)| sub(w, l))),
+            _ => want == live,
+        }
+    }
+    match want.as_object() {
+        Some(m) => m
+            .iter()
+            .filter(|(k, _)| k.as_str() != "status")
+            .all(|(k, w)| sub(w, live.get(k).unwrap_or(&Value::Null))),
+        None => sub(want, live),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subset_ignores_defaults_and_status_but_sees_changed_fields() {
+        let want = serde_json::json!({
+            "metadata": {"name": "a", "labels": {"x": "1"}, "creationTimestamp": null},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}], "volumes": []}}},
+            "status": {}
+        });
+        let mut live = serde_json::json!({
+            "metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "uid": "u"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c", "image": "i:1", "imagePullPolicy": "IfNotPresent"}]}}},
+            "status": {"replicas": 2}
+        });
+        assert!(is_subset(&want, &live));
+        live["spec"]["template"]["spec"]["containers"][0]["image"] = "i:2".into();
+        assert!(!is_subset(&want, &live));
+        live["spec"]["template"]["spec"]["containers"][0]["image"] = "i:1".into();
+        live["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "sidecar"}));
+        assert!(!is_subset(&want, &live), "an added list element is drift");
+        live["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+        live["metadata"]["labels"]["x"] = "changed".into();
+        assert!(!is_subset(&want, &live));
+    }
+
+    #[test]
+    fn the_applied_hash_follows_the_content() {
+        let a = serde_json::json!({"metadata": {"name": "a"}, "data": {"k": "1"}});
+        let b = serde_json::json!({"metadata": {"name": "a"}, "data": {"k": "2"}});
+        let (va, ha) = with_applied_hash(a.clone());
+        assert_eq!(
+            va["metadata"]["annotations"][ANNOTATION_APPLIED],
+            ha.as_str()
+        );
+        assert_eq!(with_applied_hash(a).1, ha);
+        assert_ne!(with_applied_hash(b).1, ha);
+    }
 
     #[test]
     fn cluster_labels_are_always_valid_label_values() {

@@ -424,12 +424,14 @@ pub struct FakeKube {
 
 impl FakeKube {
     pub fn start() -> Self {
-        let server = TestServer::start(
-            "tests/fakekube/server.py",
-            &["--ready-after", "0.2"],
-            &[],
-            30,
-        );
+        Self::start_with(&[])
+    }
+
+    /// With extra server options (tests/fakekube/README.md).
+    pub fn start_with(args: &[&str]) -> Self {
+        let mut all = vec!["--ready-after", "0.2"];
+        all.extend_from_slice(args);
+        let server = TestServer::start("tests/fakekube/server.py", &all, &[], 30);
         Self {
             url: server.url.clone(),
             _server: server,
@@ -469,6 +471,32 @@ impl FakeKube {
             .await
             .into_iter()
             .filter(|o| o["metadata"]["labels"]["eksscale.io/cluster"] == cluster)
+            .collect()
+    }
+
+    /// POSTs `body` to `path` (a collection URL) on the server; panics on an error status.
+    pub async fn create(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("fake server answers");
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "POST {path}: {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Objects of `kind` (any namespace), whoever made them.
+    pub async fn of_kind(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.objects()
+            .await
+            .into_iter()
+            .filter(|o| o["kind"] == kind)
             .collect()
     }
 

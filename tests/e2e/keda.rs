@@ -30,7 +30,14 @@ fn step_outcomes(
 ) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for (id, s) in summary["steps"].as_object().unwrap() {
-        if id.starts_with(prefix) && id != "k8s/connect" && id != "k8s/discovery-refresh" {
+        let bookkeeping = [
+            "k8s/connect",
+            "k8s/discovery-refresh",
+            "k8s/keda-installer",
+            "k8s/keda-identity",
+            "k8s/prune",
+        ];
+        if id.starts_with(prefix) && !bookkeeping.contains(&id.as_str()) {
             let key = s["outcome"]
                 .as_str()
                 .unwrap_or(s["status"].as_str().unwrap())
@@ -71,6 +78,31 @@ async fn assert_keda_shape(kube: &FakeKube, deployments: [&str; 3], role_arn: &s
     let pdb = kube.find("PodDisruptionBudget", "keda-operator").await;
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     assert_eq!(pdb["spec"]["selector"], op["spec"]["selector"]);
+}
+
+/// The KEDA operator's live pods.
+async fn operator_pods(kube: &FakeKube) -> Vec<serde_json::Value> {
+    kube.objects()
+        .await
+        .into_iter()
+        .filter(|o| {
+            o["kind"] == "Pod"
+                && o["metadata"]["namespace"] == "keda"
+                && o["metadata"]["labels"]["app"] == "keda-operator"
+                && o["metadata"]["deletionTimestamp"].is_null()
+        })
+        .collect()
+}
+
+/// The environment variable names of a pod's containers.
+fn env_names(pod: &serde_json::Value) -> Vec<String> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test]
@@ -167,6 +199,15 @@ async fn keda_with_irsa_installs_highly_available_and_least_privileged() {
         [("unchanged".to_string(), 25)].into()
     );
     assert_eq!(again["aws_calls"]["mutating"], 0);
+    assert_eq!(
+        again["kube_calls"]["write"], 0,
+        "a no-op up sends nothing to Kubernetes: {}",
+        again["kube_calls"]
+    );
+    assert_eq!(again["steps"]["k8s/keda-identity"]["outcome"], "unchanged");
+    for p in &operator_pods(&kube).await {
+        assert!(env_names(p).contains(&"AWS_ROLE_ARN".to_string()), "{p}");
+    }
 
     // --- render writes what up applies, with the real role ARN now, and it validates.
     let out = ws.path("rendered");
@@ -224,7 +265,17 @@ async fn keda_with_pod_identity_uses_an_association_instead_of_annotations() {
             "vpc-cni, coredns, kube-proxy, eks-pod-identity-agent",
         ),
     );
-    let kube = FakeKube::start();
+    // The fake API server's Pod Identity webhook looks associations up in the
+    // emulator, as the EKS Pod Identity webhook does.
+    let endpoint = crate::common::endpoint();
+    let kube = FakeKube::start_with(&[
+        "--eks-endpoint",
+        &endpoint,
+        "--cluster-name",
+        &name,
+        "--aws-region",
+        region,
+    ]);
     let kc = kube.kubeconfig(&ws);
     let aws = Reader::new(region).await;
 
@@ -271,6 +322,15 @@ async fn keda_with_pod_identity_uses_an_association_instead_of_annotations() {
             .get("eks.amazonaws.com/role-arn")
             .is_none()
     );
+    // The operator's pods got their credentials from the association.
+    let pods = operator_pods(&kube).await;
+    assert!(!pods.is_empty());
+    for p in &pods {
+        assert!(
+            env_names(p).contains(&"AWS_CONTAINER_CREDENTIALS_FULL_URI".to_string()),
+            "{p}"
+        );
+    }
 
     ws.run(&["down", "--kubeconfig", kc.to_str().unwrap(), "--yes"])
         .expect(0);

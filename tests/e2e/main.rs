@@ -10,6 +10,7 @@ mod cli;
 mod eks;
 mod interrupt;
 mod keda;
+mod kube_lifecycle;
 mod network;
 mod ownership;
 mod real_aws;
