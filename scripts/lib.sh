@@ -22,18 +22,40 @@ find_keda_manifest() {
   return 1
 }
 
-# Creates .venv and installs tests/requirements.txt once per change of that file.
+# Creates the test venvs, each once per change of its requirements file, and both
+# at the same time when both need it:
+#   .venv          tests/requirements.txt (emulators, validators, minijinja, kubectl)
+#   .venv-checkov  tests/samples/requirements-checkov.txt: checkov pins boto3 1.35,
+#                  which cannot share a venv with the boto3 moto needs
+# Exports EKSSCALE_CHECKOV (tests/samples/validate_samples.py runs it). Each venv
+# holds a `.gitignore` of `*`, so git never sees it.
 ensure_venv() {
-  local stamp="$VENV/.requirements.sha256"
-  local want
-  want=$(sha256sum "$ROOT/tests/requirements.txt" | cut -d' ' -f1)
-  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return
+  local dirs=("$VENV" "$ROOT/.venv-checkov")
+  local reqs=("$ROOT/tests/requirements.txt" "$ROOT/tests/samples/requirements-checkov.txt")
+  local pids=() i want pid failed=0
+  for i in "${!dirs[@]}"; do
+    want=$(sha256sum "${reqs[$i]}" | cut -d' ' -f1)
+    if [[ -x "${dirs[$i]}/bin/python" && -f "${dirs[$i]}/.requirements.sha256" \
+          && "$(cat "${dirs[$i]}/.requirements.sha256")" == "$want" ]]; then
+      continue
+    fi
+    log "creating Python venv ${dirs[$i]#"$ROOT/"} from ${reqs[$i]#"$ROOT/"}"
+    (
+      python3 -m venv "${dirs[$i]}" &&
+        printf '*\n' > "${dirs[$i]}/.gitignore" &&
+        "${dirs[$i]}/bin/pip" install --quiet --disable-pip-version-check -r "${reqs[$i]}" &&
+        echo "$want" > "${dirs[$i]}/.requirements.sha256"
+    ) &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+  done
+  if (( failed )); then
+    echo "error: creating a Python venv failed (pip's messages above); run the script again to retry" >&2
+    return 1
   fi
-  log "creating Python venv in .venv with the pinned emulator (moto) and validators"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/requirements.txt"
-  echo "$want" > "$stamp"
+  export EKSSCALE_CHECKOV="$ROOT/.venv-checkov/bin/checkov"
 }
 
 # start_server NAME SCRIPT [ARGS...]: starts a Python server on a free port,

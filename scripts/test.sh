@@ -13,8 +13,8 @@ trap stop_servers EXIT
 
 ensure_venv
 find_keda_manifest
-log "testing the test infrastructure (tests/emulator, tests/fakekube, tests/fakehelm)"
-for suite in tests/emulator tests/fakekube tests/fakehelm; do
+log "testing the test infrastructure (tests/emulator, tests/fakekube, tests/fakehelm, tests/samples)"
+for suite in tests/emulator tests/fakekube tests/fakehelm tests/samples; do
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$suite"
 done
 
