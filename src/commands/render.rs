@@ -164,7 +164,7 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<RenderReport> {
             let mut files = Vec::new();
             for (i, (o, doc)) in objects.iter().zip(&docs).enumerate() {
                 let path = out.join(file_name(i, o));
-                std::fs::write(&path, serde_saphyr::to_string(doc)?)?;
+                std::fs::write(&path, crate::kube::kubeconfig::yaml_11_safe(doc)?)?;
                 files.push(path);
             }
             Ok(RenderReport::Files {
@@ -178,7 +178,7 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<RenderReport> {
             let mut yaml = String::new();
             for doc in &docs {
                 yaml.push_str("---\n");
-                yaml.push_str(&serde_saphyr::to_string(doc)?);
+                yaml.push_str(&crate::kube::kubeconfig::yaml_11_safe(doc)?);
             }
             Ok(RenderReport::Stream { yaml, docs })
         }
@@ -203,7 +203,7 @@ fn helm_values(
         "# Values for `helm upgrade --install {} {chart} --namespace {}`\n# (keda.installer: helm). See the objects with `helm template` and these values.\n{}",
         helm::RELEASE,
         crate::keda::NAMESPACE,
-        serde_saphyr::to_string(&values)?
+        crate::kube::kubeconfig::yaml_11_safe(&values)?
     );
     match &a.out {
         Some(out) => {

@@ -241,7 +241,7 @@ pub async fn install(
     cancel: &Cancel,
 ) -> anyhow::Result<()> {
     let file = dir.join("keda-values.yaml");
-    crate::kube::kubeconfig::write_private(&file, &serde_saphyr::to_string(values)?)?;
+    crate::kube::kubeconfig::write_private(&file, &crate::kube::kubeconfig::yaml_11_safe(values)?)?;
     let file = file.display().to_string();
     run_with(
         helm,

@@ -87,7 +87,17 @@ pub fn merge(existing: Option<&str>, e: &Entry) -> anyhow::Result<String> {
         json!({"name": e.name, "context": {"cluster": e.name, "user": e.name}}),
     );
     obj.insert("current-context".into(), json!(e.name));
-    Ok(serde_saphyr::to_string(&doc)?)
+    yaml_11_safe(&doc)
+}
+
+/// YAML that readers following YAML 1.1 (client-go's and helm's
+/// `sigs.k8s.io/yaml`, PyYAML) read back with the same types: strings such
+/// as `no`, `on`, `y`, `0755`, `1e3` or `12:30` are quoted, since 1.1 reads
+/// them as booleans, numbers or sexagesimals.
+pub fn yaml_11_safe<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.yaml_12 = false;
+    Ok(serde_saphyr::to_string_with_options(v, options)?)
 }
 
 /// Writes `text` to `path` via an exclusive 0600 temporary file with an
@@ -234,6 +244,45 @@ mod tests {
         assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1beta1");
         assert_eq!(exec["args"][0], "token");
         assert_eq!(exec["env"][0]["value"], "dev");
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_and_numbers_stay_strings() {
+        let mut e = entry("no");
+        e.args = [
+            "on",
+            "y",
+            "Yes",
+            "0755",
+            "1e3",
+            "12:30",
+            "~",
+            "null",
+            "2026-01-01",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        e.env = vec![("AWS_PROFILE".into(), "off".into())];
+        let out = merge(None, &e).unwrap();
+        for s in [
+            "no",
+            "on",
+            "y",
+            "Yes",
+            "0755",
+            "1e3",
+            "12:30",
+            "~",
+            "null",
+            "2026-01-01",
+            "off",
+        ] {
+            assert!(
+                out.contains(&format!("'{s}'")) || out.contains(&format!("\"{s}\"")),
+                "{s} unquoted in:\n{out}"
+            );
+        }
     }
 
     #[test]

@@ -100,10 +100,10 @@ pub fn check_file_access(path: &std::path::Path, context: Option<&str>) -> Resul
 
 /// The kubeconfig entry that reaches an EKS cluster through `eksscale token`.
 pub fn eks_entry(name: &str, cluster: &str, region: &str, endpoint: &str, ca: &str) -> Entry {
-    let command = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.to_str().map(str::to_string))
-        .unwrap_or_else(|| "eksscale".to_string());
+    let command = exec_command(
+        std::env::current_exe().ok().as_deref(),
+        which::which("eksscale").ok().as_deref(),
+    );
     let mut env = Vec::new();
     if let Ok(profile) = std::env::var("AWS_PROFILE")
         && !profile.is_empty()
@@ -123,7 +123,54 @@ pub fn eks_entry(name: &str, cluster: &str, region: &str, endpoint: &str, ca: &s
     }
 }
 
+/// The command the kubeconfig runs for a token: bare `eksscale` when that
+/// is what PATH finds for this very binary, so the entry survives upgrades
+/// through Homebrew, mise or nix (whose versioned paths change); otherwise
+/// the absolute path of this binary (run from a build directory, say).
+pub fn exec_command(
+    current: Option<&std::path::Path>,
+    on_path: Option<&std::path::Path>,
+) -> String {
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize())
+    {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match (current, on_path) {
+        (Some(c), Some(p)) if same(c, p) => "eksscale".to_string(),
+        (Some(c), _) => c
+            .to_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| "eksscale".into()),
+        (None, _) => "eksscale".to_string(),
+    }
+}
+
 pub use kubeconfig::Entry;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exec_command_is_bare_when_path_finds_this_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("Cellar-1.2.3-eksscale");
+        std::fs::write(&real, "").unwrap();
+        let link = dir.path().join("eksscale");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // Homebrew: PATH has a symlink to the versioned file that runs.
+        assert_eq!(exec_command(Some(&real), Some(&link)), "eksscale");
+        // Run from elsewhere (a build directory): its absolute path.
+        let other = dir.path().join("target-eksscale");
+        std::fs::write(&other, "").unwrap();
+        assert_eq!(
+            exec_command(Some(&other), Some(&link)),
+            other.to_str().unwrap()
+        );
+        assert_eq!(exec_command(Some(&other), None), other.to_str().unwrap());
+    }
+}
 
 /// Default context name for a cluster.
 pub fn context_name(cluster: &str, region: &str) -> String {

@@ -14,3 +14,4 @@ mod kube_lifecycle;
 mod network;
 mod ownership;
 mod real_aws;
+mod user_path;
