@@ -148,6 +148,11 @@ pub fn exec_command(
 
 pub use kubeconfig::Entry;
 
+/// Default context name for a cluster.
+pub fn context_name(cluster: &str, region: &str) -> String {
+    format!("eksscale-{region}-{cluster}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,9 +175,4 @@ mod tests {
         );
         assert_eq!(exec_command(Some(&other), None), other.to_str().unwrap());
     }
-}
-
-/// Default context name for a cluster.
-pub fn context_name(cluster: &str, region: &str) -> String {
-    format!("eksscale-{region}-{cluster}")
 }
