@@ -86,6 +86,9 @@ start_server() {
 
 # The AWS emulator: moto plus the EKS extension (tests/emulator/).
 start_emulator() {
+  # SQS refuses to re-create a queue name for 60 s after DeleteQueue; the
+  # tests create and delete clusters back to back (eksscale waits it out).
+  export EMULATOR_SQS_DELETED_RECENTLY_SECONDS=${EMULATOR_SQS_DELETED_RECENTLY_SECONDS:-3}
   start_server aws-emulator tests/emulator/server.py
   EMULATOR_PORT=$STARTED_PORT
   export AWS_ENDPOINT_URL="http://127.0.0.1:$EMULATOR_PORT"

@@ -138,6 +138,13 @@ pub enum Command {
     )]
     Render(RenderArgs),
 
+    /// List the sample workloads, or load a sample's queue and watch it scale.
+    #[command(
+        long_about = "Without a subcommand, list the samples `spec.samples` can name: the built-in ones (templates/samples, embedded in eksscale) and those in `spec.templatesDir`, one line each, with whether eksscale creates a queue for it.\n\n`samples load NAME --messages N` sends N messages to the sample's SQS queue (in batches of 10). With --watch it then shows, live, the queue depth and the sample Deployment's desired and ready replicas until the queue is empty or --timeout passes, and prints both over time (as JSON with -o json). The Deployment is read through the EKS endpoint, or --kubeconfig.",
+        after_help = "Examples:\n  eksscale samples\n  eksscale samples load sqs-consumer --messages 200 --watch\n  eksscale samples load sqs-consumer --messages 25 -o json | jq .sent"
+    )]
+    Samples(SamplesArgs),
+
     /// Print the IAM policies of every role eksscale creates.
     #[command(
         long_about = "Print, for every IAM role the config implies, its trust policy, the AWS managed policies attached and the inline permissions, as `up` would create them now. Review them before the first `up`, or hand them to a security team. Values only known after `up` are marked placeholders.\n\nWith --operator, print instead the policy the person or CI role that runs `up` and `down` needs for this config: explicit actions only, creates only with eksscale's ownership tags, changes and deletes only of resources carrying them, IAM writes only under /eksscale/ and this cluster's role names, iam:PassRole only to EKS, iam:AttachRolePolicy only of the managed policies eksscale uses. The end-to-end tests check that every AWS call `up` and `down` make is allowed by it.",
@@ -180,6 +187,36 @@ pub struct UpArgs {
     /// How long to wait for each Kubernetes object to become ready (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub kube_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SamplesArgs {
+    #[command(subcommand)]
+    pub action: Option<SamplesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamplesAction {
+    /// Send messages to a sample's queue, and optionally watch it scale.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The sample whose queue gets the messages (one with a queue, e.g. sqs-consumer).
+    pub sample: String,
+    /// How many messages to send (sent in batches of 10; 0 with --watch only watches).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub messages: u32,
+    /// Then show the queue depth and the Deployment's replicas until the queue is empty.
+    #[arg(long)]
+    pub watch: bool,
+    /// How long --watch waits for the queue to drain (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Seconds between two --watch readings.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod kinds;
 pub mod kube;
 pub mod plan;
 pub mod policy;
+pub mod samples;
 pub mod spec;
 
 use std::process::ExitCode;

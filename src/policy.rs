@@ -12,6 +12,7 @@ const TRUST_POD_IDENTITY: &str = include_str!("../policies/trust-pod-identity.js
 const TRUST_EKS_CLUSTER: &str = include_str!("../policies/trust-eks-cluster.json.j2");
 const OPERATOR: &str = include_str!("../policies/operator.json.j2");
 const KEDA_OPERATOR: &str = include_str!("../policies/keda-operator.json.j2");
+const SAMPLE_CONSUMER: &str = include_str!("../policies/sample-consumer.json.j2");
 
 /// Actions that AWS only grants on `Resource: "*"` (no resource-level
 /// scoping, per the Service Authorization Reference): besides these, every
@@ -22,6 +23,7 @@ const UNSCOPABLE_ACTIONS: &[&str] = &[
     "iam:ListOpenIDConnectProviders",
     "iam:ListRoles",
     "logs:DescribeLogGroups",
+    "sqs:ListQueues",
     "sts:GetCallerIdentity",
 ];
 
@@ -141,6 +143,17 @@ pub fn operator(o: &Operator<'_>) -> anyhow::Result<Value> {
             boundary => o.boundary,
             managed_policies => managed,
             role_arn_pattern,
+            // crate::samples::queue_name: eksscale-<cluster>-<sample>, or
+            // for long names a shortened head and the name's hash.
+            queue_arn_patterns => [
+                format!("arn:{partition}:sqs:{}:{}:eksscale-{}-*", o.region, o.account, o.cluster),
+                format!(
+                    "arn:{partition}:sqs:{}:{}:eksscale-*-{}-*",
+                    o.region,
+                    o.account,
+                    crate::spec::short_hash(o.cluster)
+                ),
+            ],
             eks_arn => format!("arn:{partition}:eks:{}:{}", o.region, o.account),
             ec2_arn => format!("arn:{partition}:ec2:{}:{}", o.region, o.account),
             elb_arn => format!("arn:{partition}:elasticloadbalancing:{}:{}", o.region, o.account),
@@ -155,6 +168,16 @@ pub struct KedaPermissions {
     pub sqs_queue_arns: Vec<String>,
     /// Whether any trigger reads CloudWatch metrics (`aws-cloudwatch`).
     pub cloudwatch: bool,
+}
+
+/// A queue sample's consumer: receive, delete, extend the visibility of and
+/// read the attributes of messages in its one queue, nothing else.
+pub fn sample_consumer(queue_arn: &str) -> anyhow::Result<Value> {
+    render(
+        "sample-consumer.json.j2",
+        SAMPLE_CONSUMER,
+        minijinja::context! { queue_arn },
+    )
 }
 
 /// The KEDA operator's permission policy, or `None` when no trigger needs AWS.

@@ -27,6 +27,8 @@ pub struct Spec {
     pub node_groups: Vec<NodeGroupSpec>,
     pub keda: KedaSpec,
     pub samples: Vec<String>,
+    /// `spec.templatesDir` as written (relative to the config file).
+    pub templates_dir: Option<String>,
     pub ttl: Option<jiff::SignedDuration>,
     pub support_type: SupportType,
 }

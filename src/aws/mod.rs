@@ -209,6 +209,7 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub calls: CallCounter,
 }
 
@@ -247,6 +248,7 @@ impl Aws {
             elb: client!(aws_sdk_elasticloadbalancing),
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             sts: client!(aws_sdk_sts),
+            sqs: client!(aws_sdk_sqs),
             sdk,
             calls,
         }

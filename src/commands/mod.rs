@@ -12,6 +12,7 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod samples;
 pub mod status;
 pub mod token;
 pub mod up;
@@ -52,7 +53,8 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         || err
             .downcast_ref::<crate::keda::install::NotInstallable>()
             .is_some()
-        || err.downcast_ref::<crate::keda::Untrusted>().is_some();
+        || err.downcast_ref::<crate::keda::Untrusted>().is_some()
+        || err.downcast_ref::<crate::samples::Invalid>().is_some();
     if usage { 2 } else { 1 }
 }
 
@@ -70,10 +72,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Token(a) => emit(o, &token::run(a).await?),
         Command::Render(a) => emit(o, &render::run(&g, a).await?),
         Command::Policy(a) => emit(o, &policy::run(&g, a).await?),
+        Command::Samples(a) => match a.action {
+            None => emit(o, &samples::list(&g).await?),
+            Some(crate::cli::SamplesAction::Load(l)) => emit(o, &samples::load(&g, l).await?),
+        },
     }
 }
 
 /// Loads and validates the config; prints its warnings to stderr.
+/// The directory of the config file (relative paths in it start there).
+pub fn config_dir(g: &Global) -> std::path::PathBuf {
+    g.file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 pub async fn load_config(g: &Global) -> anyhow::Result<Loaded> {
     let fallback = region_fallback(&g.file).await;
     let loaded = config::load(&g.file, fallback)?;

@@ -23,6 +23,8 @@ pub struct Prepared {
     pub graph: Vec<Node>,
     pub observed: Vec<Observed>,
     pub plan: Plan,
+    /// The selected samples (templates read and checked).
+    pub samples: Vec<crate::samples::Sample>,
 }
 
 impl Prepared {
@@ -34,6 +36,20 @@ impl Prepared {
 pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
     let loaded = super::load_config(g).await?;
     let spec = Arc::new(loaded.spec);
+    // Samples are read and checked before the first AWS call.
+    let samples = crate::samples::selected(&spec, &super::config_dir(g))?;
+    // A template that does not render fails here, before any AWS call (the
+    // real render, with the account and zones, follows once they are known).
+    crate::samples::objects(
+        &samples,
+        &crate::samples::Inputs {
+            spec: &spec,
+            account: "000000000000",
+            zones: (0..spec.vpc.zones.count())
+                .map(|i| format!("{}{}", spec.region, (b'a' + i as u8) as char))
+                .collect(),
+        },
+    )?;
     let (aws, account) = crate::aws::connect_checked(&spec.region).await?;
     let observed = kinds::discover(&aws, &spec.name, Scope::Managed).await?;
     let dups = crate::plan::duplicates(&observed);
@@ -64,12 +80,18 @@ pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {
     let inputs = Inputs {
         account: account.clone(),
         addon_versions,
+        queue_samples: samples
+            .iter()
+            .filter(|s| s.queue)
+            .map(|s| s.name.clone())
+            .collect(),
     };
     let graph = graph::build(&spec, &zones, &inputs);
     refuse_foreign(&spec, &graph, &observed)?;
     let plan = crate::plan::plan(&graph, &observed);
     Ok(Prepared {
         spec,
+        samples,
         aws,
         account,
         zones,

@@ -117,9 +117,15 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
         .collect();
     let zones =
         crate::spec::layout(spec.vpc.cidr, &spec.region, &names).map_err(anyhow::Error::msg)?;
+    let samples = crate::samples::selected(&spec, &super::config_dir(g))?;
     let inputs = graph::Inputs {
         account: account.clone(),
         addon_versions: BTreeMap::new(),
+        queue_samples: samples
+            .iter()
+            .filter(|s| s.queue)
+            .map(|s| s.name.clone())
+            .collect(),
     };
     let nodes = graph::build(&spec, &zones, &inputs);
     if a.operator {

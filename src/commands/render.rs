@@ -107,26 +107,35 @@ impl fmt::Display for RenderReport {
 
 impl Report for RenderReport {}
 
-/// The KEDA operator role ARN if the role exists, else the placeholder.
-async fn operator_role_arn(region: &str, role: &str) -> String {
+/// Shown for the AWS account while it is not known (no credentials).
+const ACCOUNT_PLACEHOLDER: &str = "ACCOUNT-ID";
+
+/// The KEDA operator role ARN if the role exists (else the placeholder), and
+/// the AWS account if credentials work (else a placeholder).
+async fn known_values(region: &str, role: &str) -> (String, String) {
     let lookup = async {
-        let (aws, _) = crate::aws::connect_checked(region).await?;
+        let (aws, account) = crate::aws::connect_checked(region).await?;
         let found = crate::kinds::role::read(&aws, role).await?;
-        anyhow::Ok(found.and_then(|o| o.arn))
+        anyhow::Ok((found.and_then(|o| o.arn), account))
     };
+    let placeholder = crate::keda::ROLE_PLACEHOLDER.to_string();
     match tokio::time::timeout(std::time::Duration::from_secs(15), lookup).await {
-        Ok(Ok(Some(arn))) => arn,
-        Ok(Ok(None)) => {
+        Ok(Ok((Some(arn), account))) => (arn, account),
+        Ok(Ok((None, account))) => {
             eprintln!("note: role {role} does not exist yet; its ARN is a placeholder");
-            crate::keda::ROLE_PLACEHOLDER.to_string()
+            (placeholder, account)
         }
         Ok(Err(e)) => {
-            eprintln!("note: AWS not reachable ({e:#}); the role ARN is a placeholder");
-            crate::keda::ROLE_PLACEHOLDER.to_string()
+            eprintln!(
+                "note: AWS not reachable ({e:#}); the role ARN and the account ({ACCOUNT_PLACEHOLDER}) are placeholders"
+            );
+            (placeholder, ACCOUNT_PLACEHOLDER.into())
         }
         Err(_) => {
-            eprintln!("note: AWS did not answer within 15s; the role ARN is a placeholder");
-            crate::keda::ROLE_PLACEHOLDER.to_string()
+            eprintln!(
+                "note: AWS did not answer within 15s; the role ARN and the account ({ACCOUNT_PLACEHOLDER}) are placeholders"
+            );
+            (placeholder, ACCOUNT_PLACEHOLDER.into())
         }
     }
 }
@@ -147,26 +156,39 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<RenderReport> {
         eprintln!("spec.keda.enabled is false: there is nothing to render");
         return Ok(RenderReport::Nothing);
     }
+    let dir = super::config_dir(g);
+    let samples = crate::samples::selected(&spec, &dir)?;
     let role = spec.role_name("keda-operator");
-    let role_arn = operator_role_arn(&spec.region, &role).await;
-    if spec.keda.installer == crate::spec::KedaInstaller::Helm {
-        return helm_values(&a, &spec, &role_arn);
+    let (role_arn, account) = known_values(&spec.region, &role).await;
+    let zones: Vec<String> = match &spec.vpc.zones {
+        crate::spec::ZoneChoice::Names(n) => n.clone(),
+        crate::spec::ZoneChoice::Count(c) => (0..*c)
+            .map(|i| format!("{}{}", spec.region, (b'a' + i as u8) as char))
+            .collect(),
+    };
+    let (sample_objects, warnings) = crate::samples::objects(
+        &samples,
+        &crate::samples::Inputs {
+            spec: &spec,
+            account: &account,
+            zones,
+        },
+    )?;
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
-    let dir = g.file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let (objects, origin) = crate::keda::objects(&spec.keda, &dir, &role_arn).await?;
+    if spec.keda.installer == crate::spec::KedaInstaller::Helm {
+        return helm_values(&a, &spec, &role_arn, &sample_objects);
+    }
+    let (mut objects, origin) = crate::keda::objects(&spec.keda, &dir, &role_arn).await?;
+    objects.extend(sample_objects);
     let docs: Vec<Value> = objects
         .iter()
         .map(|o| labelled(&o.value, &spec.name))
         .collect();
     match &a.out {
         Some(out) => {
-            std::fs::create_dir_all(out)?;
-            let mut files = Vec::new();
-            for (i, (o, doc)) in objects.iter().zip(&docs).enumerate() {
-                let path = out.join(file_name(i, o));
-                std::fs::write(&path, crate::kube::kubeconfig::yaml_11_safe(doc)?)?;
-                files.push(path);
-            }
+            let files = write_files(out, &objects, &docs, 0)?;
             Ok(RenderReport::Files {
                 source: Some(origin),
                 installer: None,
@@ -185,11 +207,29 @@ pub async fn run(g: &Global, a: RenderArgs) -> anyhow::Result<RenderReport> {
     }
 }
 
+/// One file per object under `out`, numbered from `first`.
+fn write_files(
+    out: &Path,
+    objects: &[Object],
+    docs: &[Value],
+    first: usize,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let mut files = Vec::new();
+    for (i, (o, doc)) in objects.iter().zip(docs).enumerate() {
+        let path = out.join(file_name(first + i, o));
+        std::fs::write(&path, crate::kube::kubeconfig::yaml_11_safe(doc)?)?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
 /// `keda.installer: helm`: what `up` hands to helm is the chart values.
 fn helm_values(
     a: &RenderArgs,
     spec: &crate::spec::Spec,
     role_arn: &str,
+    samples: &[Object],
 ) -> anyhow::Result<RenderReport> {
     use crate::keda::helm;
     let values = helm::values(&spec.keda, &spec.name, role_arn)?;
@@ -197,7 +237,9 @@ fn helm_values(
         "{} --repo {} --version {}",
         helm::CHART,
         helm::CHART_REPO,
-        spec.keda.version
+        crate::catalog::keda_release(&spec.keda.version)
+            .and_then(|r| r.chart_version)
+            .unwrap_or(&spec.keda.version)
     );
     let text = format!(
         "# Values for `helm upgrade --install {} {chart} --namespace {}`\n# (keda.installer: helm). See the objects with `helm template` and these values.\n{}",
@@ -210,18 +252,31 @@ fn helm_values(
             std::fs::create_dir_all(out)?;
             let path = out.join("keda-values.yaml");
             std::fs::write(&path, &text)?;
+            let docs: Vec<Value> = samples
+                .iter()
+                .map(|o| labelled(&o.value, &spec.name))
+                .collect();
+            let mut files = vec![path];
+            files.extend(write_files(out, samples, &docs, 0)?);
             Ok(RenderReport::Files {
                 source: None,
                 installer: Some("helm"),
                 chart: Some(chart),
-                files: vec![path],
+                files,
             })
         }
-        None => Ok(RenderReport::HelmValues {
-            installer: "helm",
-            chart,
-            values,
-            text,
-        }),
+        None => {
+            if !samples.is_empty() {
+                eprintln!(
+                    "note: the samples' objects are written with --out DIR (beside the chart values)"
+                );
+            }
+            Ok(RenderReport::HelmValues {
+                installer: "helm",
+                chart,
+                values,
+                text,
+            })
+        }
     }
 }

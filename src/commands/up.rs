@@ -164,6 +164,14 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     } else {
         None
     };
+    let (sample_objects, sample_warnings) = crate::samples::objects(
+        &p.samples,
+        &crate::samples::Inputs {
+            spec: &p.spec,
+            account: &p.account,
+            zones: p.zone_names(),
+        },
+    )?;
     let refused = refused_lines(&p);
     if !refused.is_empty() {
         return Err(super::usage(format!(
@@ -173,6 +181,9 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     }
 
     let (events, reporter) = super::reporter(g);
+    for w in sample_warnings {
+        events.warn(w);
+    }
     super::report_retries(&p.aws, &events);
     let cancel = super::install_interrupt();
     let ctx = RunCtx {
@@ -206,7 +217,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
         events.info(keda.describe(&p.spec.keda.version));
         steps.extend(install::steps(
             keda,
-            Vec::new(),
+            sample_objects,
             &ctx,
             &p.spec,
             &p.graph,

@@ -64,6 +64,10 @@ pub struct SpecFile {
     pub keda: KedaFile,
     #[serde(default = "default_samples")]
     pub samples: Vec<String>,
+    /// A directory of the user's own sample templates (same layout as
+    /// templates/samples), relative to the config file.
+    #[serde(default)]
+    pub templates_dir: Option<String>,
     #[serde(default)]
     pub ttl: Option<String>,
 }
@@ -82,6 +86,7 @@ impl Default for SpecFile {
             node_groups: default_node_groups(),
             keda: KedaFile::default(),
             samples: default_samples(),
+            templates_dir: None,
             ttl: None,
         }
     }

@@ -210,6 +210,7 @@ registry! {
         NodeGroup => nodegroup,
         PodIdentityAssociation => pod_identity,
         SecurityGroupRule => security_group_rule,
+        Queue => queue,
     }
     found {
         ClassicLoadBalancer => classic_load_balancer,

@@ -12,7 +12,7 @@ use crate::aws::tags::{TAG_CLUSTER, TAG_COMPONENT, TAG_REGION, Tags};
 use crate::kinds::role::Trust;
 use crate::kinds::{
     Node, NodeId, access_entry, addon, cluster, elastic_ip, internet_gateway, launch_template,
-    log_group, nat_gateway, nodegroup, oidc_provider, pod_identity, role, route_table,
+    log_group, nat_gateway, nodegroup, oidc_provider, pod_identity, queue, role, route_table,
     security_group_rule, subnet, vpc,
 };
 use crate::spec::{NatMode, Spec, ZoneLayout};
@@ -93,6 +93,8 @@ pub struct Inputs {
     pub account: String,
     /// Add-on name -> default version for the cluster's Kubernetes version.
     pub addon_versions: BTreeMap<String, String>,
+    /// The selected samples that consume a queue (`queue: true`).
+    pub queue_samples: Vec<String>,
 }
 
 /// The whole desired graph for a spec laid out over resolved zones.
@@ -102,39 +104,100 @@ pub fn build(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
     nodes.extend(eks(spec, zones, inputs));
     if spec.keda.enabled {
         nodes.extend(keda(spec, inputs));
+        nodes.extend(samples(spec, inputs));
     }
     nodes
 }
 
 /// Queues the configured samples scale on (`eksscale-<cluster>-<sample>`).
-pub fn sample_queue_arns(spec: &Spec, account: &str) -> Vec<String> {
-    spec.samples
+pub fn sample_queue_arns(spec: &Spec, inputs: &Inputs) -> Vec<String> {
+    inputs
+        .queue_samples
         .iter()
-        .filter(|s| s.as_str() == "sqs-consumer")
         .map(|s| {
-            format!(
-                "arn:{}:sqs:{}:{account}:{}",
-                partition(&spec.region),
-                spec.region,
-                sample_queue_name(&spec.name, s)
+            crate::samples::queue_arn(
+                spec,
+                &inputs.account,
+                &crate::samples::queue_name(&spec.name, s),
             )
         })
         .collect()
 }
 
-/// SQS queue names allow 80 characters; long cluster names are hashed.
-pub fn sample_queue_name(cluster: &str, sample: &str) -> String {
-    let full = format!("eksscale-{cluster}-{sample}");
-    if full.len() <= 80 {
-        full
-    } else {
-        let room = 80 - "eksscale--".len() - 9 - sample.len();
-        let head: String = cluster.chars().take(room).collect();
-        format!(
-            "eksscale-{head}-{}-{sample}",
-            crate::spec::short_hash(cluster)
-        )
+/// For each sample with a queue: the queue and its dead-letter queue, and
+/// the consumer's role (only what consuming that queue takes), with its Pod
+/// Identity association when KEDA uses Pod Identity.
+fn samples(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
+    use crate::spec::KedaIdentity;
+    let mut out = Vec::new();
+    for s in &inputs.queue_samples {
+        let dlq_id = queue::id(&format!("{s}-dlq"));
+        out.push(
+            queue::Desired {
+                name: crate::samples::dlq_name(&spec.name, s),
+                dead_letter: None,
+                retention_seconds: queue::RETENTION_DLQ,
+            }
+            .node(&dlq_id, base_tags(spec, &dlq_id)),
+        );
+        let queue_id = queue::id(s);
+        out.push(
+            queue::Desired {
+                name: crate::samples::queue_name(&spec.name, s),
+                dead_letter: Some(dlq_id.clone()),
+                retention_seconds: queue::RETENTION_QUEUE,
+            }
+            .node(&queue_id, base_tags(spec, &queue_id)),
+        );
+        let queue_arn = crate::samples::queue_arn(
+            spec,
+            &inputs.account,
+            &crate::samples::queue_name(&spec.name, s),
+        );
+        let purpose = crate::samples::role_purpose(s);
+        let trust = match spec.keda.identity {
+            KedaIdentity::Irsa => Trust::Irsa {
+                provider: oidc_provider::ID.into(),
+                namespace: crate::samples::NAMESPACE.into(),
+                service_account: s.clone(),
+            },
+            KedaIdentity::PodIdentity => Trust::PodIdentity {
+                account: inputs.account.clone(),
+                cluster: cluster::ID.into(),
+                namespace: crate::samples::NAMESPACE.into(),
+                service_account: s.clone(),
+            },
+        };
+        let inline = vec![(
+            "consume-queue".to_string(),
+            crate::policy::sample_consumer(&queue_arn)
+                .expect("the sample consumer policy template renders"),
+        )];
+        out.push(role_node(
+            spec,
+            &purpose,
+            role::Desired {
+                name: spec.role_name(&purpose),
+                description: format!("sample {s} of cluster {} (eksscale)", spec.name),
+                trust,
+                managed: Vec::new(),
+                inline,
+                boundary: spec.permissions_boundary.clone(),
+            },
+        ));
+        if spec.keda.identity == KedaIdentity::PodIdentity {
+            let want = pod_identity::Desired {
+                namespace: crate::samples::NAMESPACE.into(),
+                service_account: s.clone(),
+                role: role::id(&purpose),
+                cluster: cluster::ID.into(),
+                after: vec![addon::id("eks-pod-identity-agent")],
+            };
+            let id = pod_identity::id(&want.namespace, &want.service_account);
+            out.push(want.node(base_tags(spec, &id)));
+        }
     }
+    out
 }
 
 fn role_node(spec: &Spec, purpose: &str, want: role::Desired) -> Node {
@@ -146,7 +209,7 @@ fn role_node(spec: &Spec, purpose: &str, want: role::Desired) -> Node {
 fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
     use crate::spec::KedaIdentity;
     let permissions = crate::policy::KedaPermissions {
-        sqs_queue_arns: sample_queue_arns(spec, &inputs.account),
+        sqs_queue_arns: sample_queue_arns(spec, inputs),
         cloudwatch: false,
     };
     let inline = crate::policy::keda_operator(&permissions)

@@ -202,6 +202,7 @@ pub struct Reader {
     pub eks: aws_sdk_eks::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Reader {
@@ -225,6 +226,7 @@ impl Reader {
             eks: aws_sdk_eks::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancing::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
         }
     }
 
@@ -331,6 +333,23 @@ impl Reader {
                 .any(|t| t.key() == "eksscale.io/cluster" && t.value() == cluster)
             {
                 out.push(format!("role {}", r.role_name()));
+            }
+        }
+        let queues = self
+            .sqs
+            .list_queues()
+            .queue_name_prefix("eksscale-")
+            .send()
+            .await
+            .unwrap();
+        for url in queues.queue_urls() {
+            let tags = self.sqs.list_queue_tags().queue_url(url).send().await;
+            if tags.is_ok_and(|t| {
+                t.tags()
+                    .and_then(|m| m.get("eksscale.io/cluster"))
+                    .is_some_and(|c| c == cluster)
+            }) {
+                out.push(format!("queue {}", url.rsplit('/').next().unwrap()));
             }
         }
         out

@@ -14,4 +14,5 @@ mod kube_lifecycle;
 mod network;
 mod ownership;
 mod real_aws;
+mod samples;
 mod user_path;

@@ -302,7 +302,9 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
     let mut samples_seen = BTreeSet::new();
     for (i, name) in s.samples.iter().enumerate() {
         let path = format!("spec.samples[{i}]");
-        if !SAMPLES.contains(&name.as_str()) {
+        // With templatesDir the names are checked when the directory is read
+        // (before any AWS call): a user's own samples are valid names.
+        if s.templates_dir.is_none() && !SAMPLES.contains(&name.as_str()) {
             let hint = catalog::suggest(name, SAMPLES.iter().copied())
                 .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_else(|| format!("; available samples: {}", SAMPLES.join(", ")));
@@ -311,10 +313,13 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             c.err(&path, format!("sample {name:?} is listed twice"));
         }
     }
-    if !s.samples.is_empty() && k.enabled {
-        c.warn(
-            "spec.samples",
-            "sample workloads are not deployed by this version of eksscale yet; only the KEDA operator's permissions for them (the sqs-consumer queue) are created",
+    if s.templates_dir
+        .as_deref()
+        .is_some_and(|d| d.trim().is_empty())
+    {
+        c.err(
+            "spec.templatesDir",
+            "spec.templatesDir is empty; name a directory of sample templates (see docs/samples.md) or leave it out",
         );
     }
     if !s.samples.is_empty() && !k.enabled {
@@ -383,6 +388,7 @@ pub fn validate(file: &ConfigFile, region_fallback: Option<String>) -> Validated
             installer: k.installer,
         },
         samples: s.samples.clone(),
+        templates_dir: s.templates_dir.clone(),
         ttl,
         support_type: s.support_type,
     };

@@ -1,0 +1,426 @@
+//! `eksscale samples` (what samples exist) and `eksscale samples load`
+//! (messages into a sample's queue, then the queue depth and the Deployment's
+//! replicas over time).
+
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::Context;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use serde::Serialize;
+
+use super::output::Report;
+use crate::cli::{Global, LoadArgs};
+use crate::samples::{Origin, Sample};
+
+#[derive(Serialize)]
+pub struct Listed {
+    name: String,
+    description: String,
+    /// eksscale creates a queue (and DLQ and consumer role) for it.
+    queue: bool,
+    /// `built-in`, or the directory it comes from.
+    origin: String,
+    /// A user template that replaces the built-in of the same name.
+    overrides_built_in: bool,
+    /// Named in the config's `spec.samples`.
+    selected: bool,
+}
+
+#[derive(Serialize)]
+pub struct ListReport {
+    command: &'static str,
+    samples: Vec<Listed>,
+}
+
+impl fmt::Display for ListReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.samples.iter().map(|s| s.name.len()).max().unwrap_or(4);
+        for s in &self.samples {
+            writeln!(
+                f,
+                "{} {:width$}  {:5}  {}{}",
+                if s.selected { "*" } else { " " },
+                s.name,
+                if s.queue { "queue" } else { "" },
+                s.description,
+                match (s.origin.as_str(), s.overrides_built_in) {
+                    ("built-in", _) => String::new(),
+                    (dir, true) => format!(" (from {dir}, replaces the built-in)"),
+                    (dir, false) => format!(" (from {dir})"),
+                }
+            )?;
+        }
+        writeln!(
+            f,
+            "\n* = in spec.samples. Add your own with spec.templatesDir (docs/samples.md)."
+        )
+    }
+}
+
+impl Report for ListReport {}
+
+/// Lists the samples: built-in ones, plus the config's `templatesDir` when
+/// there is a config file.
+pub async fn list(g: &Global) -> anyhow::Result<ListReport> {
+    let (available, selected) = if g.file.exists() {
+        let loaded = super::load_config(g).await?;
+        let dir = crate::samples::templates_dir(&loaded.spec, &super::config_dir(g));
+        (
+            crate::samples::available(dir.as_deref())?,
+            loaded.spec.samples.clone(),
+        )
+    } else {
+        (crate::samples::available(None)?, Vec::new())
+    };
+    Ok(ListReport {
+        command: "samples",
+        samples: available
+            .into_values()
+            .map(|s: Sample| Listed {
+                selected: selected.contains(&s.name),
+                origin: match &s.origin {
+                    Origin::BuiltIn => "built-in".into(),
+                    Origin::Dir { path, .. } => path.display().to_string(),
+                },
+                overrides_built_in: matches!(
+                    s.origin,
+                    Origin::Dir {
+                        overrides: true,
+                        ..
+                    }
+                ),
+                name: s.name,
+                description: s.description,
+                queue: s.queue,
+            })
+            .collect(),
+    })
+}
+
+/// One `--watch` reading.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reading {
+    /// Seconds since the messages were sent.
+    t: u64,
+    /// ApproximateNumberOfMessages.
+    depth: u64,
+    /// ApproximateNumberOfMessagesNotVisible (received, not deleted yet).
+    in_flight: u64,
+    /// The Deployment's spec.replicas (what KEDA asks for); None when the
+    /// cluster could not be read.
+    desired: Option<u64>,
+    ready: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct LoadReport {
+    command: &'static str,
+    sample: String,
+    queue_url: String,
+    sent: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<Watch>,
+}
+
+#[derive(Serialize)]
+pub struct Watch {
+    drained: bool,
+    elapsed_s: u64,
+    readings: Vec<Reading>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// `▁▂▃▄▅▆▇█` bars for a series scaled to its maximum.
+fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    values
+        .iter()
+        .map(|v| BARS[((v * 7) / max) as usize])
+        .collect()
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Sent {} messages to {} (sample {}).",
+            self.sent, self.queue_url, self.sample
+        )?;
+        let Some(w) = &self.watch else {
+            return writeln!(
+                f,
+                "Watch it scale: eksscale samples load {} --messages 0 --watch",
+                self.sample
+            );
+            // (--messages 0 sends nothing and only watches.)
+        };
+        let depth: Vec<u64> = w.readings.iter().map(|r| r.depth + r.in_flight).collect();
+        let desired: Vec<u64> = w.readings.iter().map(|r| r.desired.unwrap_or(0)).collect();
+        let ready: Vec<u64> = w.readings.iter().map(|r| r.ready.unwrap_or(0)).collect();
+        writeln!(
+            f,
+            "\nover {}s ({} readings):",
+            w.elapsed_s,
+            w.readings.len()
+        )?;
+        writeln!(
+            f,
+            "  messages  {}  max {}",
+            sparkline(&depth),
+            depth.iter().max().unwrap_or(&0)
+        )?;
+        writeln!(
+            f,
+            "  replicas  {}  max {}",
+            sparkline(&desired),
+            desired.iter().max().unwrap_or(&0)
+        )?;
+        writeln!(
+            f,
+            "  ready     {}  max {}",
+            sparkline(&ready),
+            ready.iter().max().unwrap_or(&0)
+        )?;
+        if let Some(n) = &w.note {
+            writeln!(f, "  note: {n}")?;
+        }
+        writeln!(
+            f,
+            "{}",
+            if w.drained {
+                "The queue is empty."
+            } else {
+                "The queue was not empty when --timeout passed."
+            }
+        )
+    }
+}
+
+impl Report for LoadReport {
+    fn exit_code(&self) -> u8 {
+        match &self.watch {
+            Some(w) if !w.drained => 1,
+            _ => 0,
+        }
+    }
+}
+
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<(u64, u64)> {
+    let r = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| crate::aws::describe_error("sqs:GetQueueAttributes", e))?;
+    let get = |k: QueueAttributeName| {
+        r.attributes()
+            .and_then(|a| a.get(&k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
+}
+
+/// Sends `n` messages in batches of 10 (SendMessageBatch's maximum); a
+/// failed entry is sent once more.
+async fn send(sqs: &aws_sdk_sqs::Client, url: &str, sample: &str, n: u32) -> anyhow::Result<u32> {
+    let mut sent = 0;
+    let mut next = 0;
+    while next < n {
+        let batch: Vec<SendMessageBatchRequestEntry> = (next..n.min(next + 10))
+            .map(|i| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{i}"))
+                    .message_body(
+                        serde_json::json!({"sample": sample, "message": i, "from": "eksscale samples load"})
+                            .to_string(),
+                    )
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        next = n.min(next + 10);
+        let mut entries = batch;
+        for attempt in 0..2 {
+            let r = sqs
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| crate::aws::describe_error("sqs:SendMessageBatch", e))?;
+            sent += r.successful().len() as u32;
+            let failed: Vec<&str> = r.failed().iter().map(|f| f.id()).collect();
+            if failed.is_empty() {
+                break;
+            }
+            if attempt == 1 {
+                anyhow::bail!(
+                    "SQS refused {} messages twice: {}",
+                    failed.len(),
+                    r.failed()
+                        .iter()
+                        .map(|f| format!("{} ({})", f.code(), f.message().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            entries.retain(|e| failed.contains(&e.id()));
+        }
+    }
+    Ok(sent)
+}
+
+/// The sample Deployment's (spec.replicas, status.readyReplicas).
+async fn replicas(client: &kube::Client, name: &str) -> anyhow::Result<(u64, u64)> {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), crate::samples::NAMESPACE);
+    let d = api.get(name).await?;
+    let desired = d.spec.and_then(|s| s.replicas).unwrap_or(0);
+    let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    Ok((desired.max(0) as u64, ready.max(0) as u64))
+}
+
+pub async fn load(g: &Global, a: LoadArgs) -> anyhow::Result<LoadReport> {
+    let loaded = super::load_config(g).await?;
+    let spec = loaded.spec;
+    let samples = crate::samples::selected(&spec, &super::config_dir(g))?;
+    let Some(sample) = samples.iter().find(|s| s.name == a.sample) else {
+        return Err(super::usage(format!(
+            "sample {:?} is not in spec.samples ({}); add it and run `eksscale up` first",
+            a.sample,
+            spec.samples.join(", ")
+        )));
+    };
+    if !sample.queue {
+        let with_queue: Vec<&str> = samples
+            .iter()
+            .filter(|s| s.queue)
+            .map(|s| s.name.as_str())
+            .collect();
+        return Err(super::usage(format!(
+            "sample {} has no queue to load; samples with a queue: {}",
+            sample.name,
+            if with_queue.is_empty() {
+                "none selected".to_string()
+            } else {
+                with_queue.join(", ")
+            }
+        )));
+    }
+    let (aws, _) = crate::aws::connect_checked(&spec.region).await?;
+    let name = crate::samples::queue_name(&spec.name, &sample.name);
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(&name)
+        .send()
+        .await
+        .map_err(|e| crate::aws::describe_error("sqs:GetQueueUrl", e))
+        .with_context(|| format!("queue {name} not found: run `eksscale up` first"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let sent = send(&aws.sqs, &url, &sample.name, a.messages).await?;
+    eprintln!("sent {sent} messages to {name}");
+    let watch = if a.watch {
+        Some(watch(g, &spec, &aws, &url, &sample.name, &a).await?)
+    } else {
+        None
+    };
+    Ok(LoadReport {
+        command: "samples load",
+        sample: sample.name.clone(),
+        queue_url: url,
+        sent,
+        watch,
+    })
+}
+
+async fn watch(
+    g: &Global,
+    spec: &crate::spec::Spec,
+    aws: &crate::aws::Aws,
+    url: &str,
+    sample: &str,
+    a: &LoadArgs,
+) -> anyhow::Result<Watch> {
+    let access = match &g.kubeconfig {
+        Some(path) => crate::kube::steps::KubeAccess::File {
+            path: path.clone(),
+            context: g.context.clone(),
+        },
+        None => crate::kube::steps::KubeAccess::Eks,
+    };
+    let world: std::collections::BTreeMap<String, crate::kinds::Observed> =
+        match crate::kinds::cluster::read(aws, &spec.name).await? {
+            Some(c) => [(crate::kinds::cluster::ID.to_string(), c)].into(),
+            None => Default::default(),
+        };
+    let (client, mut note) =
+        match crate::kube::steps::reach(&spec.name, &spec.region, &access, &world).await {
+            Ok((_, c)) => (Some(c), None),
+            Err(why) => (None, Some(format!("replicas not shown: {why}"))),
+        };
+    let start = Instant::now();
+    let mut readings = Vec::new();
+    let drained = loop {
+        let (depth, in_flight) = queue_depth(&aws.sqs, url).await?;
+        let (desired, ready) = match &client {
+            Some(c) => match replicas(c, sample).await {
+                Ok((d, r)) => (Some(d), Some(r)),
+                Err(e) => {
+                    note.get_or_insert_with(|| format!("reading Deployment {sample}: {e}"));
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        };
+        let r = Reading {
+            t: start.elapsed().as_secs(),
+            depth,
+            in_flight,
+            desired,
+            ready,
+        };
+        eprintln!(
+            "{:>4}s  messages {depth:>6} (+{in_flight} in flight)  replicas {} desired, {} ready",
+            r.t,
+            desired.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+            ready.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+        );
+        readings.push(r);
+        if depth == 0 && in_flight == 0 {
+            break true;
+        }
+        if start.elapsed() + a.interval > a.timeout {
+            break false;
+        }
+        tokio::time::sleep(a.interval).await;
+    };
+    Ok(Watch {
+        drained,
+        elapsed_s: start.elapsed().as_secs(),
+        readings,
+        note,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparklines_scale_to_the_maximum() {
+        assert_eq!(sparkline(&[0, 7, 14]), "▁▄█");
+        assert_eq!(sparkline(&[0, 0]), "▁▁");
+    }
+}
