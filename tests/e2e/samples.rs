@@ -203,6 +203,32 @@ async fn samples_are_created_left_alone_pruned_loaded_validated_and_removed() {
     assert_eq!(load["sent"], 25, "{load}");
     let q = queue_attributes(&aws, &queue).await;
     assert_eq!(q[&QueueAttributeName::ApproximateNumberOfMessages], "25");
+    // --watch: nobody consumes here, so the queue does not drain (exit 1);
+    // the readings show the depth and the Deployment's replicas.
+    let watched = ws
+        .run(&[
+            "samples",
+            "load",
+            "sqs-consumer",
+            "--messages",
+            "0",
+            "--watch",
+            "--timeout",
+            "3s",
+            "--interval",
+            "1s",
+            "--kubeconfig",
+            kc,
+            "-o",
+            "json",
+        ])
+        .expect(1)
+        .summary();
+    let readings = watched["watch"]["readings"].as_array().unwrap();
+    assert!(readings.len() >= 2, "{watched}");
+    assert_eq!(readings[0]["depth"], 25, "{watched}");
+    assert!(readings[0]["desired"].is_u64(), "{watched}");
+    assert_eq!(watched["watch"]["drained"], false);
 
     // --- A sample taken out of the config is pruned (scaled object first).
     config(&ws, &name, region, "[sqs-consumer, cron-scaler]", "");
