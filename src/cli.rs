@@ -145,6 +145,27 @@ pub enum Command {
     )]
     Samples(SamplesArgs),
 
+    /// List eksscale clusters in regions, with age, expiry and cost so far.
+    #[command(
+        long_about = "Find every cluster eksscale made (by its tags: the EKS cluster, or its VPC when the cluster is already gone) in the given regions (default: the config's region, else AWS_REGION; --all-regions asks EC2 for the enabled regions), with its age, its expiry (`spec.ttl` writes eksscale.io/expires-at), whether it has expired, its monthly estimate and its estimated cost so far. An expiry tag that is not an RFC 3339 time is reported, and that cluster is never treated as expired.",
+        after_help = "Examples:\n  eksscale list --region us-west-2 --region eu-west-1\n  eksscale list --all-regions -o json | jq '.clusters[] | select(.expired)'"
+    )]
+    List(RegionsArgs),
+
+    /// Delete every expired eksscale cluster (`down` for each), for CI janitors.
+    #[command(
+        long_about = "Run `down` for every cluster `list` finds expired (eksscale.io/expires-at in the past, read from the EKS cluster's tags, or its VPC's when the cluster is already gone), one after the other, and report each outcome. Clusters without an expiry, not yet expired, or with an expiry tag that is not a time are left alone. --dry-run lists what would be deleted and changes nothing. Without --yes it asks on the terminal; without a terminal it refuses (exit 2). Exit 1 when any `down` fails. docs/ci.md shows a scheduled janitor job.",
+        after_help = "Examples:\n  eksscale reap --region us-west-2 --dry-run\n  eksscale reap --all-regions --yes -o json"
+    )]
+    Reap(ReapArgs),
+
+    /// Estimate what the config costs a month, line by line.
+    #[command(
+        long_about = "Print the monthly cost estimate of the config: the EKS control plane, NAT gateways, public IPv4 addresses, EC2 instances (Spot marked as an estimate), EBS root volumes, from eksscale's dated price table (src/catalog/prices.tsv, sources in docs/pricing-sources.md). A price the table lacks for the region is shown as unknown, never guessed. Usage-based charges (data processing, requests) are listed as not estimated. `plan` and `up` show the same estimate; `list` the cost so far of running clusters.",
+        after_help = "Examples:\n  eksscale cost\n  eksscale cost -f staging.yaml -o json | jq .monthly_total"
+    )]
+    Cost,
+
     /// Print the IAM policies of every role eksscale creates.
     #[command(
         long_about = "Print, for every IAM role the config implies, its trust policy, the AWS managed policies attached and the inline permissions, as `up` would create them now. Review them before the first `up`, or hand them to a security team. Values only known after `up` are marked placeholders.\n\nWith --operator, print instead the policy the person or CI role that runs `up` and `down` needs for this config: explicit actions only, creates only with eksscale's ownership tags, changes and deletes only of resources carrying them, IAM writes only under /eksscale/ and this cluster's role names, iam:PassRole only to EKS, iam:AttachRolePolicy only of the managed policies eksscale uses. The end-to-end tests check that every AWS call `up` and `down` make is allowed by it.",
@@ -187,6 +208,25 @@ pub struct UpArgs {
     /// How long to wait for each Kubernetes object to become ready (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub kube_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RegionsArgs {
+    /// A region to look in (repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Every region enabled for the account (EC2 DescribeRegions).
+    #[arg(long, conflicts_with = "regions")]
+    pub all_regions: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    #[command(flatten)]
+    pub regions: RegionsArgs,
+    /// List the expired clusters, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +325,11 @@ pub struct DownArgs {
     /// audit trail; it keeps its retention and tags.
     #[arg(long)]
     pub keep_logs: bool,
+    /// How long to wait for Kubernetes to release the load balancers and
+    /// volumes of deleted Services, Ingresses and claims before deleting
+    /// them from AWS by their tags (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub release_timeout: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod engine;
 pub mod keda;
 pub mod kinds;

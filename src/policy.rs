@@ -20,6 +20,7 @@ const SAMPLE_CONSUMER: &str = include_str!("../policies/sample-consumer.json.j2"
 const UNSCOPABLE_ACTIONS: &[&str] = &[
     "cloudwatch:GetMetricData",
     "eks:DescribeAddonVersions",
+    "eks:ListClusters",
     "iam:ListOpenIDConnectProviders",
     "iam:ListRoles",
     "logs:DescribeLogGroups",

@@ -7,6 +7,7 @@
 //! version comes from `DescribeAddonVersions`).
 
 pub mod instance_types;
+pub mod prices;
 
 /// Kubernetes minor versions eksscale accepts for `spec.kubernetesVersion`.
 pub const KUBERNETES_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35", "1.36"];

@@ -34,8 +34,31 @@ pub struct DownReport {
     steps: Option<BTreeMap<String, StepStatus>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     would_delete: Vec<String>,
+    /// The proof: what of `remaining` bills, with its monthly cost where the
+    /// price table knows it (`null`: usage-based or unknown).
+    billable_left: Vec<BillableLeft>,
+    prices_as_of: String,
     #[serde(skip)]
     elapsed_ms: u64,
+}
+
+#[derive(Serialize)]
+struct BillableLeft {
+    kind: Kind,
+    id: String,
+    monthly: Option<f64>,
+}
+
+fn billable(remaining: &[Observed], region: &str) -> Vec<BillableLeft> {
+    remaining
+        .iter()
+        .filter(|o| o.kind.billable())
+        .map(|o| BillableLeft {
+            kind: o.kind,
+            id: o.id.clone(),
+            monthly: crate::cost::monthly_of(o, region),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -120,22 +143,56 @@ impl fmt::Display for DownReport {
             }
         }
         if self.remaining.is_empty() {
-            return writeln!(f, "Nothing tagged for cluster {name} remains in {region}.");
+            return writeln!(
+                f,
+                "Nothing tagged for cluster {name} remains in {region}: nothing billable left."
+            );
         }
         write_blocked(f, "Kept", &self.blocked)?;
-        writeln!(f, "Still present ({}):", self.remaining.len())?;
-        for o in &self.remaining {
-            let bill = if o.kind.billable() {
-                "  (billable)"
-            } else {
-                ""
-            };
-            writeln!(f, "  {} {}{bill}", o.kind, o.id)?;
+        if self.billable_left.is_empty() {
+            writeln!(f, "Nothing billable left.")?;
+        } else {
+            let known: f64 = self.billable_left.iter().filter_map(|b| b.monthly).sum();
+            writeln!(
+                f,
+                "Still billing ({}), about {known:.2} USD a month where the price table knows (prices of {}):",
+                self.billable_left.len(),
+                self.prices_as_of
+            )?;
+            for b in &self.billable_left {
+                writeln!(
+                    f,
+                    "  {} {}: {}",
+                    b.kind,
+                    b.id,
+                    b.monthly
+                        .map(|m| format!("{m:.2} USD/month"))
+                        .unwrap_or_else(|| "usage-based or not in the price table".into())
+                )?;
+            }
+        }
+        let free: Vec<&Observed> = self
+            .remaining
+            .iter()
+            .filter(|o| !o.kind.billable())
+            .collect();
+        if !free.is_empty() {
+            writeln!(f, "Still present, not billing ({}):", free.len())?;
+            for o in free {
+                writeln!(f, "  {} {}", o.kind, o.id)?;
+            }
         }
         writeln!(
             f,
             "Run `eksscale down --name {name} --region {region}` again to retry; see docs/troubleshooting.md if it persists."
         )
+    }
+}
+
+impl DownReport {
+    /// How many resources were deleted.
+    pub fn deleted(&self) -> usize {
+        self.deleted
     }
 }
 
@@ -200,6 +257,8 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
             steps: None,
             would_delete,
             elapsed_ms: 0,
+            billable_left: Vec::new(),
+            prices_as_of: crate::catalog::prices::table().as_of.clone(),
         });
     }
 
@@ -245,7 +304,8 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
             &access,
             &found,
             usize::from(g.concurrency),
-            "skipping the Kubernetes cleanup (deleting the cluster removes those objects)",
+            "skipping the Kubernetes cleanup (deleting the cluster removes those objects; load balancers and volumes are deleted by their Kubernetes tags)",
+            Some(a.release_timeout),
         )
         .await?;
     }
@@ -285,11 +345,13 @@ pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
         dry_run: false,
         interrupted: report.interrupted,
         deleted: report.count(Outcome::Deleted),
-        remaining,
         left_alone,
         blocked,
         steps: Some(report.steps),
         would_delete: Vec::new(),
         elapsed_ms: report.elapsed_ms,
+        billable_left: billable(&remaining, &region),
+        prices_as_of: crate::catalog::prices::table().as_of.clone(),
+        remaining,
     })
 }

@@ -5,7 +5,9 @@
 //! cluster a command targets, the Ctrl-C handler, confirmation, and the
 //! exit-code rules.
 
+pub mod cost;
 pub mod down;
+pub mod fleet;
 pub mod init;
 pub mod kubeconfig;
 pub mod output;
@@ -72,6 +74,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Token(a) => emit(o, &token::run(a).await?),
         Command::Render(a) => emit(o, &render::run(&g, a).await?),
         Command::Policy(a) => emit(o, &policy::run(&g, a).await?),
+        Command::Cost => emit(o, &cost::run(&g).await?),
+        Command::List(a) => emit(o, &fleet::list(&g, a).await?),
+        Command::Reap(a) => emit(o, &fleet::reap(&g, a).await?),
         Command::Samples(a) => match a.action {
             None => emit(o, &samples::list(&g).await?),
             Some(crate::cli::SamplesAction::Load(l)) => emit(o, &samples::load(&g, l).await?),

@@ -184,6 +184,56 @@ pub fn summary(plan: &Plan) -> PlanSummary {
     }
 }
 
+#[derive(Serialize)]
+pub struct PlanCost {
+    currency: String,
+    prices_as_of: String,
+    /// After `up` (`null`: a price is not in the table for the region).
+    monthly: Option<f64>,
+    /// What exists now.
+    current_monthly: Option<f64>,
+    change: Option<f64>,
+}
+
+/// The estimate of the config, of what exists, and the difference.
+pub fn plan_cost(p: &Prepared) -> PlanCost {
+    let want = crate::cost::of_spec(&p.spec, p.zones.len());
+    let now = crate::cost::estimate(
+        &crate::cost::Inventory::of_observed(&p.observed),
+        &p.spec.region,
+        crate::catalog::prices::table(),
+    );
+    PlanCost {
+        currency: want.currency,
+        prices_as_of: want.prices_as_of,
+        change: want
+            .monthly_total
+            .zip(now.monthly_total)
+            .map(|(a, b)| ((a - b) * 100.0).round() / 100.0),
+        monthly: want.monthly_total,
+        current_monthly: now.monthly_total,
+    }
+}
+
+impl PlanCost {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let m = |v: Option<f64>| {
+            v.map(|v| format!("{v:.2} {}", self.currency))
+                .unwrap_or_else(|| "unknown (a price is not in the table)".into())
+        };
+        format!(
+            "Estimated cost: {} a month{} (prices of {}; `eksscale cost` shows the lines).",
+            m(self.monthly),
+            match (self.current_monthly, self.change) {
+                (Some(now), Some(d)) if now > 0.0 => format!(", now {now:.2}, change {d:+.2}"),
+                _ => String::new(),
+            },
+            self.prices_as_of
+        )
+    }
+}
+
 /// What `plan` reports.
 #[derive(Serialize)]
 pub struct PlanReport {
@@ -198,6 +248,8 @@ pub struct PlanReport {
     aws_calls: crate::aws::CallStats,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<Timeline>,
+    /// The monthly estimate after `up`, what exists costs now, the change.
+    cost: PlanCost,
     #[serde(skip)]
     plan: Plan,
     #[serde(skip)]
@@ -226,7 +278,7 @@ impl fmt::Display for PlanReport {
         if let Some(t) = &self.timeline {
             f.write_str(&timeline::render(t))?;
         }
-        Ok(())
+        writeln!(f, "{}", self.cost.line())
     }
 }
 
@@ -246,7 +298,9 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
     } else {
         0
     };
+    let cost = plan_cost(&p);
     Ok(PlanReport {
+        cost,
         command: "plan",
         cluster: p.spec.name.clone(),
         region: p.spec.region.clone(),

@@ -202,6 +202,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
         summary.update,
         summary.delete
     ));
+    events.info(super::plan::plan_cost(&p).line());
     let outputs = Outputs::seeded(&p.observed);
     let mut steps = up_steps(&ctx, &p.graph, &p.observed, &outputs);
     if !a.no_kubeconfig {
@@ -244,6 +245,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
             &p.observed,
             usize::from(g.concurrency),
             "keda.enabled is false, but KEDA cannot be uninstalled",
+            None,
         )
         .await?
         {

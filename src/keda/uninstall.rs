@@ -65,6 +65,30 @@ fn helm_uninstall_step(
 
 pub const KEDA_RESOURCES_STEP: &str = "k8s/keda-custom-resources";
 
+/// Deletes Services, Ingresses and claims that hold AWS resources and waits
+/// for their controllers (at most `timeout`).
+fn release_step(ctx: &RunCtx, client: &::kube::Client, timeout: std::time::Duration) -> Step {
+    let (ctx, client) = (ctx.clone(), client.clone());
+    let id = crate::kube::release::RELEASE_STEP;
+    Step {
+        id: id.into(),
+        deps: vec![],
+        verb: Verb::Delete,
+        run: Box::new(move || {
+            Box::pin(async move {
+                let s = ctx.step(id);
+                let done = crate::kube::release::release(&client, &s, timeout).await?;
+                if done.outcome == Outcome::Unchanged
+                    && let Some(d) = &done.detail
+                {
+                    ctx.events.warn(format!("{id}: {d}"));
+                }
+                Ok(done)
+            })
+        }),
+    }
+}
+
 /// Deletes every KEDA custom resource in the cluster and waits for them.
 pub fn keda_resources_step(ctx: &RunCtx, client: &::kube::Client) -> Step {
     let (ctx, client) = (ctx.clone(), client.clone());
@@ -100,6 +124,7 @@ pub async fn cleanup(
     observed: &[Observed],
     concurrency: usize,
     unreachable: &str,
+    release: Option<std::time::Duration>,
 ) -> anyhow::Result<Option<RunReport>> {
     let world = by_key(observed);
     let (applier, client) = match reach(&ctx.cluster, region, access, &world).await {
@@ -127,8 +152,19 @@ pub async fn cleanup(
     } else {
         None
     };
+    let mut steps = Vec::new();
+    // `down`: what holds load balancers and volumes goes first, through the
+    // API, so that its controllers release them.
+    if let Some(timeout) = release {
+        steps.push(release_step(ctx, &client, timeout));
+    }
     if owned.is_empty() && helm.is_none() {
-        return Ok(None);
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(
+            crate::engine::execute(steps, concurrency, &ctx.events, &ctx.cancel).await?,
+        ));
     }
     ctx.events.info(format!(
         "deleting {} Kubernetes objects eksscale applied{}",
@@ -142,7 +178,7 @@ pub async fn cleanup(
     // KEDA's custom resources, anyone's, go first, while the operator runs to
     // remove their finalizers; otherwise deleting the CRDs (or `helm
     // uninstall`) hangs on them.
-    let mut steps = vec![keda_resources_step(ctx, &client)];
+    steps.push(keda_resources_step(ctx, &client));
     let mut deletes = crate::kube::apply::delete_steps(&applier, &owned, &ctx.events, &ctx.cancel);
     for st in deletes.iter_mut() {
         st.deps.push(KEDA_RESOURCES_STEP.into());

@@ -293,6 +293,17 @@ pub async fn ensure(
                 .iter()
                 .map(|n| cx.refs.need_id(n))
                 .collect::<anyhow::Result<_>>()?;
+            // spec.ttl: the cluster carries its VPC's expiry too, so `list`
+            // and `reap` read it from the cluster (the VPC's when it is gone).
+            let mut create_tags = node.tags.clone();
+            if let Some(at) = cx
+                .refs
+                .get(super::vpc::ID)
+                .and_then(|v| v.tags.get(tags::TAG_EXPIRES).cloned())
+            {
+                create_tags.insert(tags::TAG_EXPIRES.to_string(), at);
+            }
+            let create_tags = &create_tags;
             // A role created seconds ago may not be assumable by EKS yet.
             cx.step
                 .wait(
@@ -315,7 +326,7 @@ pub async fn ensure(
                             )
                             .bootstrap_self_managed_addons(c.bootstrap_self_managed_addons)
                             .upgrade_policy(upgrade_policy(c))
-                            .set_tags(Some(tags::to_map(&node.tags)))
+                            .set_tags(Some(tags::to_map(create_tags)))
                             .send()
                             .await;
                         match res {

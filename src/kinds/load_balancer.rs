@@ -59,6 +59,11 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 lb.load_balancer_arn().unwrap_or_default(),
             );
             o.internal.insert(TYPE.into(), "load-balancer".into());
+            // application | network | gateway (for what `down` says it costs).
+            o.attrs.insert(
+                "type".into(),
+                lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            );
             o.internal.insert(VPC.into(), vpc.to_string());
             found.push(o);
         }

@@ -135,6 +135,14 @@ macro_rules! registry {
                     $(Kind::$f => $fm::PHASE,)*
                 }
             }
+            /// Created by eksscale from the config (false: only found and
+            /// cleaned up, such as what Kubernetes left).
+            pub fn is_managed(self) -> bool {
+                match self {
+                    $(Kind::$m => true,)*
+                    $(Kind::$f => false,)*
+                }
+            }
             pub fn deletion(self) -> Deletion {
                 match self {
                     $(Kind::$m => $mm::DELETION,)*
@@ -217,6 +225,9 @@ registry! {
         LoadBalancer => load_balancer,
         NetworkInterface => network_interface,
         SecurityGroup => security_group,
+        Volume => volume,
+        Snapshot => snapshot,
+        Instance => instance,
     }
 }
 
@@ -288,7 +299,12 @@ pub async fn discover(aws: &Aws, cluster: &str, scope: Scope) -> anyhow::Result<
         vpcs: &[],
     };
     let of_phase = |p: Phase| Kind::ALL.iter().copied().filter(move |k| k.phase() == p);
-    let tagged = futures::future::try_join_all(of_phase(Phase::Tagged).map(|k| {
+    // What eksscale does not create (volumes, instances Kubernetes and EKS
+    // made) is only looked for by `status` and `down`: `up` must never see
+    // it as something the config no longer asks for.
+    let tagged_kinds =
+        of_phase(Phase::Tagged).filter(|k| scope == Scope::Everything || k.is_managed());
+    let tagged = futures::future::try_join_all(tagged_kinds.map(|k| {
         let base = &base;
         async move { discover_kind(k, base).await }
     }));

@@ -14,6 +14,7 @@ pub mod object;
 pub mod proxy;
 pub mod prune;
 pub mod readiness;
+pub mod release;
 pub mod steps;
 
 use std::path::PathBuf;
