@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on this machine: starts the local AWS emulator and
 # the fake Kubernetes API server, then runs `eksscale init`, `plan --timeline`,
-# `up` (network, IAM, EKS, then KEDA), `status`, `up` again (a no-op),
-# `render`, `policy`, and `down`, exactly as against AWS. Takes about a minute
-# after the first build.
+# `cost`, `up` (network, IAM, EKS, then KEDA and the samples), `status`, `up`
+# again (a no-op), `samples`, `samples load`, `list`, `render`, `policy`, and
+# `down`, exactly as against AWS. Takes about a minute after the first build.
 #
 # With real AWS credentials, skip this script: `eksscale init` and `eksscale up`
 # (no --kubeconfig: eksscale reaches the new cluster's endpoint itself).
@@ -36,9 +36,14 @@ if find_keda_manifest 2>/dev/null; then
   sed -i "s#    manifest: null #    manifest: $EKSSCALE_KEDA_MANIFEST #" eksscale.yaml
 fi
 step "$BIN" plan --timeline
+step "$BIN" cost
 step "$BIN" up --kubeconfig fake.kubeconfig
 step "$BIN" status
 step "$BIN" up --kubeconfig fake.kubeconfig
+step "$BIN" samples
+# Nothing consumes in the emulators: the messages stay in the queue.
+step "$BIN" samples load sqs-consumer --messages 20
+step "$BIN" list
 step "$BIN" render --out manifests
 step "$BIN" policy --role keda-operator
 step "$BIN" down --yes --kubeconfig fake.kubeconfig

@@ -44,8 +44,13 @@ pub struct Estimate {
     pub currency: String,
     pub prices_as_of: String,
     pub region: String,
-    /// `None` when any line's price is unknown.
+    /// The sum of the lines whose price is known (`None`: none is).
     pub monthly_total: Option<f64>,
+    /// Every line's price is known, so the total is the whole estimate.
+    pub complete: bool,
+    /// Lines whose price the table lacks for the region (not in the total).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     pub items: Vec<Line>,
     /// What is not estimated (usage-based charges).
     pub not_estimated: Vec<String>,
@@ -262,16 +267,24 @@ pub fn estimate(inv: &Inventory, region: &str, prices: &Prices) -> Estimate {
             note: Some("GiB-month".into()),
         });
     }
-    let monthly_total = items
+    let known: Vec<f64> = items.iter().filter_map(|l| l.monthly).collect();
+    let unknown: Vec<String> = items
         .iter()
-        .map(|l| l.monthly)
-        .sum::<Option<f64>>()
-        .map(round2);
+        .filter(|l| l.monthly.is_none())
+        .map(|l| l.item.clone())
+        .collect();
+    let monthly_total = if known.is_empty() && !items.is_empty() {
+        None
+    } else {
+        Some(round2(known.iter().sum()))
+    };
     Estimate {
         currency: prices.currency.clone(),
         prices_as_of: prices.as_of.clone(),
         region: region.to_string(),
         monthly_total,
+        complete: unknown.is_empty(),
+        unknown,
         items,
         not_estimated: vec![
             "NAT gateway data processing".into(),
@@ -340,13 +353,24 @@ pub fn text(e: &Estimate) -> String {
     }
     out.push_str(&format!(
         "  {:<34} {:>21}  {} {}/month  (prices of {}, {})\n",
-        "total",
+        if e.complete {
+            "total"
+        } else {
+            "total of the known lines"
+        },
         "",
         money(e.monthly_total),
         e.currency,
         e.prices_as_of,
         e.region
     ));
+    if !e.unknown.is_empty() {
+        out.push_str(&format!(
+            "  not in the price table for {}: {} (so the real total is higher)\n",
+            e.region,
+            e.unknown.join(", ")
+        ));
+    }
     out
 }
 
@@ -370,9 +394,13 @@ mod tests {
             + 6.0 * p.get(r, "ec2:m6i.large").unwrap() * h
             + (1.0 - p.spot_discount) * p.get(r, "ec2:m6i.xlarge").unwrap() * h
             + (6.0 * 50.0 + 20.0) * p.get(r, "ebs-gp3-gb-month").unwrap_or(f64::NAN);
-        // us-west-2 has no NAT gateway or EBS price in the table: unknown.
+        // us-west-2 has no NAT gateway or EBS price in the table: unknown,
+        // and left out of the total (which says it is incomplete).
         assert!(want.is_nan());
-        assert_eq!(e.monthly_total, None);
+        assert!(!e.complete);
+        assert_eq!(e.unknown, ["NAT gateway", "EBS gp3 root volumes"]);
+        let known: f64 = e.items.iter().filter_map(|l| l.monthly).sum();
+        assert!((e.monthly_total.unwrap() - known).abs() < 0.01);
         let nat = e.items.iter().find(|l| l.item == "NAT gateway").unwrap();
         assert_eq!((nat.quantity, nat.unit_price), (3.0, None));
 
@@ -385,6 +413,7 @@ mod tests {
             + (1.0 - p.spot_discount) * p.get(r, "ec2:m6i.xlarge").unwrap() * h
             + (6.0 * 50.0 + 20.0) * p.get(r, "ebs-gp3-gb-month").unwrap();
         let total = e.monthly_total.unwrap();
+        assert!(e.complete);
         assert!((total - want).abs() < 0.05, "{total} vs {want}");
         let sum: f64 = e.items.iter().map(|l| l.monthly.unwrap()).sum();
         assert!((total - sum).abs() < 0.01);

@@ -12,6 +12,7 @@ pub mod init;
 pub mod kubeconfig;
 pub mod output;
 pub mod plan;
+pub mod plan_kube;
 pub mod policy;
 pub mod render;
 pub mod samples;

@@ -186,6 +186,8 @@ pub fn summary(plan: &Plan) -> PlanSummary {
 
 #[derive(Serialize)]
 pub struct PlanCost {
+    /// Every price is in the table (otherwise `monthly` is the known part).
+    complete: bool,
     currency: String,
     prices_as_of: String,
     /// After `up` (`null`: a price is not in the table for the region).
@@ -204,6 +206,7 @@ pub fn plan_cost(p: &Prepared) -> PlanCost {
         crate::catalog::prices::table(),
     );
     PlanCost {
+        complete: want.complete,
         currency: want.currency,
         prices_as_of: want.prices_as_of,
         change: want
@@ -223,7 +226,8 @@ impl PlanCost {
                 .unwrap_or_else(|| "unknown (a price is not in the table)".into())
         };
         format!(
-            "Estimated cost: {} a month{} (prices of {}; `eksscale cost` shows the lines).",
+            "Estimated cost: {}{} a month{} (prices of {}; `eksscale cost` shows the lines).",
+            if self.complete { "" } else { "at least " },
             m(self.monthly),
             match (self.current_monthly, self.change) {
                 (Some(now), Some(d)) if now > 0.0 => format!(", now {now:.2}, change {d:+.2}"),
@@ -250,6 +254,8 @@ pub struct PlanReport {
     timeline: Option<Timeline>,
     /// The monthly estimate after `up`, what exists costs now, the change.
     cost: PlanCost,
+    /// What `up` would change in the cluster (KEDA, samples, pruning).
+    kubernetes: super::plan_kube::KubePlan,
     #[serde(skip)]
     plan: Plan,
     #[serde(skip)]
@@ -278,6 +284,7 @@ impl fmt::Display for PlanReport {
         if let Some(t) = &self.timeline {
             f.write_str(&timeline::render(t))?;
         }
+        f.write_str(&self.kubernetes.text())?;
         writeln!(f, "{}", self.cost.line())
     }
 }
@@ -293,7 +300,8 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
     let timeline = a
         .timeline
         .then(|| timeline::compute(&p.graph, &p.plan.changes()));
-    let exit_code = if a.exit_code && p.plan.has_changes() {
+    let kubernetes = super::plan_kube::plan(g, &p).await;
+    let exit_code = if a.exit_code && (p.plan.has_changes() || kubernetes.has_changes()) {
         super::EXIT_CHANGES_PENDING
     } else {
         0
@@ -301,11 +309,12 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
     let cost = plan_cost(&p);
     Ok(PlanReport {
         cost,
+        changes_pending: p.plan.has_changes() || kubernetes.has_changes(),
+        kubernetes,
         command: "plan",
         cluster: p.spec.name.clone(),
         region: p.spec.region.clone(),
         zones: p.zone_names(),
-        changes_pending: p.plan.has_changes(),
         summary: summary(&p.plan),
         resources: p.plan.entries.clone(),
         deletions: p.plan.deletions.clone(),

@@ -165,6 +165,38 @@ impl Applier {
         labelled(&obj.value, &self.cluster)
     }
 
+    /// What [`Applier::apply`] would do to `obj`, without writing: create
+    /// (absent), update (content or live fields differ), or nothing.
+    pub async fn preview(&self, obj: &Object) -> anyhow::Result<Outcome> {
+        let api = match self.api(obj).await {
+            Ok(api) => api,
+            // A custom resource whose CRD this run would install first.
+            Err(_) if obj.apply_phase() != ApplyPhase::Foundations => {
+                return Ok(Outcome::Created);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(live) = retried(|| api.get_opt(&obj.name))
+            .await
+            .with_context(|| format!("reading {}", obj.id()))?
+        else {
+            return Ok(Outcome::Created);
+        };
+        let (body, hash) = with_applied_hash(self.labelled(obj));
+        let same = live
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_APPLIED))
+            == Some(&hash)
+            && is_subset(&body, &serde_json::to_value(&live)?);
+        Ok(if same {
+            Outcome::Unchanged
+        } else {
+            Outcome::Updated
+        })
+    }
+
     /// Server-side apply of one object, then the wait its kind needs.
     pub async fn apply(&self, s: &StepCtx, obj: &Object) -> anyhow::Result<Done> {
         let api = self.api(obj).await?;

@@ -43,11 +43,56 @@ fn every_subcommand_has_help_with_examples() {
         "token",
         "render",
         "policy",
+        "samples",
+        "cost",
+        "list",
+        "reap",
     ] {
         let out = ws.run(&[cmd, "--help"]).expect(0).stdout();
         assert!(
             out.contains("Examples:"),
             "{cmd} --help lacks examples:\n{out}"
+        );
+    }
+}
+
+/// A reader that stops early (`| head`) closes the pipe: a normal end.
+#[test]
+fn a_closed_stdout_is_a_normal_end_not_a_panic() {
+    let ws = Workspace::new();
+    ws.config(
+        &unique_name("pipe"),
+        "us-west-2",
+        &format!(
+            "  keda:\n    manifest: {}\n",
+            crate::common::keda_manifest().display()
+        ),
+    );
+    for (args, reader) in [
+        ("render", "head -c 100"),
+        ("render -o json", "head -c 100"),
+        ("status -o json", "head -1"),
+        ("samples", "head -1"),
+    ] {
+        let cmd = ws.command(&crate::common::endpoint(), &[]);
+        let script = format!(
+            "'{}' {args} 2>stderr.txt | {reader} >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            cmd.get_program().to_string_lossy()
+        );
+        let mut sh = std::process::Command::new("bash");
+        sh.arg("-c").arg(&script).current_dir(ws.dir.path());
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        let out = sh.output().unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = std::fs::read_to_string(ws.path("stderr.txt")).unwrap_or_default();
+        assert_eq!(code, "0", "`eksscale {args} | {reader}`: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "`eksscale {args} | {reader}`: {stderr}"
         );
     }
 }

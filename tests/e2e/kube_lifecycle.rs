@@ -126,6 +126,17 @@ async fn fewer_replicas_prune_the_pdb_and_keda_off_uninstalls_it_users_objects_f
     // operatorReplicas 2 -> 1: the PDB (minAvailable 1 of 1 would block
     // every drain) is removed, shown in the summary.
     config(&ws, &name, region, true, 1);
+    // plan shows it first, and says changes are pending.
+    let plan = ws
+        .run(&["plan", "--kubeconfig", kc, "--exit-code", "-o", "json"])
+        .expect(3)
+        .summary();
+    assert_eq!(
+        plan["kubernetes"]["delete"],
+        serde_json::json!(["k8s/PodDisruptionBudget/keda/keda-operator"]),
+        "{plan}"
+    );
+    assert!(plan["kubernetes"]["create"].as_array().unwrap().is_empty());
     let up = ws
         .run(&["up", "--kubeconfig", kc, "-o", "json"])
         .expect(0)
@@ -143,6 +154,11 @@ async fn fewer_replicas_prune_the_pdb_and_keda_off_uninstalls_it_users_objects_f
         .expect(0)
         .summary();
     assert_eq!(again["steps"]["k8s/prune"]["outcome"], "unchanged");
+    let plan = ws
+        .run(&["plan", "--kubeconfig", kc, "--exit-code", "-o", "json"])
+        .expect(0)
+        .summary();
+    assert_eq!(plan["kubernetes"]["unchanged"], 24, "{plan}");
 
     // keda.enabled: false with a user's ScaledObject in the cluster: the
     // custom resources go first (the operator removes KEDA's finalizer),
