@@ -60,12 +60,12 @@ impl KubePlan {
 /// installer, the samples'), or why they cannot be known here.
 async fn wanted(p: &Prepared, dir: &Path) -> anyhow::Result<Vec<Object>> {
     let mut out = Vec::new();
-    if p.spec.keda.enabled && p.spec.keda.installer == crate::spec::KedaInstaller::Manifest {
-        if let crate::keda::install::Install::Manifest { objects, .. } =
+    if p.spec.keda.enabled
+        && p.spec.keda.installer == crate::spec::KedaInstaller::Manifest
+        && let crate::keda::install::Install::Manifest { objects, .. } =
             crate::keda::install::prepare(&p.spec, &p.account, dir).await?
-        {
-            out.extend(objects);
-        }
+    {
+        out.extend(objects);
     }
     let (samples, _) = crate::samples::objects(
         &p.samples,
