@@ -3,7 +3,7 @@
 # Recorded in docs/benchmarks.md. Measures wall time and AWS calls (read and
 # mutating, from eksscale's own JSON summary) for a cold `up` (3 zones, NAT
 # per zone, one node group per zone, KEDA on the fake Kubernetes API), a no-op
-# `up`, `plan`, and `down`; the latency of `eksscale --help`; and prints the
+# `up` (no Kubernetes write), `plan`, and `down`; the latency of `eksscale --help`; and prints the
 # modelled time-to-ready of a real AWS run (`plan --timeline`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -41,8 +41,16 @@ row() { # label, command...
   t0=$(ms)
   summary=$("$@" -o json 2>/dev/null | tail -n 1)
   t1=$(ms)
-  printf '%-34s %7s ms   AWS calls: %s\n' "$label" "$((t1 - t0))" \
-    "$("$VENV/bin/python" -c 'import json,sys; c=json.loads(sys.argv[1])["aws_calls"]; print(c["read"], "read,", c["mutating"], "mutating")' "$summary")"
+  printf '%-36s %7s ms   %s\n' "$label" "$((t1 - t0))" \
+    "$("$VENV/bin/python" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+c = s["aws_calls"]
+out = f"AWS: {c['read']} read, {c['mutating']} mutating"
+k = s.get("kube_calls")
+if k and (k["read"] or k["write"]):
+    out += f"; Kubernetes: {k['read']} read, {k['write']} write"
+print(out)' "$summary")"
 }
 
 echo "eksscale benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, debug build, local emulators)"
@@ -55,9 +63,10 @@ row "no-op up (AWS only)" "$BIN" up
 row "plan" "$BIN" plan
 row "down" "$BIN" down --yes
 config bench-keda true
-row "cold up (+ KEDA, fake API server)" "$BIN" up --kubeconfig fake.kubeconfig
-row "no-op up (+ KEDA re-apply)" "$BIN" up --kubeconfig fake.kubeconfig
-row "down (+ KEDA objects)" "$BIN" down --yes --kubeconfig fake.kubeconfig
+row "cold up (+ KEDA, sample)" "$BIN" up --kubeconfig fake.kubeconfig
+row "no-op up (+ KEDA, sample)" "$BIN" up --kubeconfig fake.kubeconfig
+row "plan (+ Kubernetes diff)" "$BIN" plan --kubeconfig fake.kubeconfig
+row "down (+ KEDA, sample)" "$BIN" down --yes --kubeconfig fake.kubeconfig
 
 runs=()
 for _ in $(seq 1 21); do

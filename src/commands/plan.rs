@@ -31,6 +31,21 @@ impl Prepared {
     pub fn zone_names(&self) -> Vec<String> {
         self.zones.iter().map(|z| z.zone.clone()).collect()
     }
+
+    /// The selected samples' objects for this account and these zones, and
+    /// warnings (a user Deployment that got the default spread).
+    pub fn sample_objects(
+        &self,
+    ) -> Result<(Vec<crate::kube::object::Object>, Vec<String>), crate::samples::Invalid> {
+        crate::samples::objects(
+            &self.samples,
+            &crate::samples::Inputs {
+                spec: &self.spec,
+                account: &self.account,
+                zones: self.zone_names(),
+            },
+        )
+    }
 }
 
 pub async fn prepare(g: &Global) -> anyhow::Result<Prepared> {

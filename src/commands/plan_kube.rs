@@ -67,14 +67,7 @@ async fn wanted(p: &Prepared, dir: &Path) -> anyhow::Result<Vec<Object>> {
     {
         out.extend(objects);
     }
-    let (samples, _) = crate::samples::objects(
-        &p.samples,
-        &crate::samples::Inputs {
-            spec: &p.spec,
-            account: &p.account,
-            zones: p.zone_names(),
-        },
-    )?;
+    let (samples, _) = p.sample_objects()?;
     out.extend(samples);
     Ok(out)
 }

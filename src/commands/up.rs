@@ -164,14 +164,7 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
     } else {
         None
     };
-    let (sample_objects, sample_warnings) = crate::samples::objects(
-        &p.samples,
-        &crate::samples::Inputs {
-            spec: &p.spec,
-            account: &p.account,
-            zones: p.zone_names(),
-        },
-    )?;
+    let (sample_objects, sample_warnings) = p.sample_objects()?;
     let refused = refused_lines(&p);
     if !refused.is_empty() {
         return Err(super::usage(format!(
@@ -216,16 +209,14 @@ pub async fn run(g: &Global, a: UpArgs) -> anyhow::Result<UpReport> {
             a.kube_timeout,
         ));
         events.info(keda.describe(&p.spec.keda.version));
-        steps.extend(install::steps(
-            keda,
-            sample_objects,
-            &ctx,
-            &p.spec,
-            &p.graph,
-            &access,
-            &applier,
-            &outputs,
-        ));
+        let phase = install::Phase {
+            ctx: ctx.clone(),
+            spec: p.spec.clone(),
+            access,
+            applier,
+            outputs: outputs.clone(),
+        };
+        steps.extend(install::steps(keda, sample_objects, &phase, &p.graph));
     }
     let mut report = engine::execute(steps, usize::from(g.concurrency), &events, &cancel).await?;
 

@@ -134,29 +134,41 @@ fn nodegroups(graph: &[Node]) -> Vec<NodeId> {
 /// their pods need somewhere to run), or run helm once the API answers and
 /// the node groups exist; then apply `extra` (the samples) and remove what
 /// eksscale applied earlier that is no longer wanted.
-#[allow(clippy::too_many_arguments)]
-pub fn steps(
-    install: Install,
-    extra: Vec<Object>,
-    ctx: &RunCtx,
-    spec: &Arc<Spec>,
-    graph: &[Node],
-    access: &KubeAccess,
-    applier: &Arc<Applier>,
-    outputs: &Outputs,
-) -> Vec<Step> {
+/// What the Kubernetes phase of `up` works with (cheap to clone into steps).
+#[derive(Clone)]
+pub struct Phase {
+    pub ctx: RunCtx,
+    pub spec: Arc<Spec>,
+    pub access: KubeAccess,
+    pub applier: Arc<Applier>,
+    pub outputs: Outputs,
+}
+
+impl Phase {
+    /// How helm reaches the cluster (a kubeconfig in `dir` for EKS).
+    fn helm_access(&self, dir: &Path) -> anyhow::Result<helm::Access> {
+        helm_access(
+            &self.access,
+            &self.spec.name,
+            &self.spec.region,
+            &self.outputs,
+            dir,
+        )
+    }
+}
+
+pub fn steps(install: Install, extra: Vec<Object>, p: &Phase, graph: &[Node]) -> Vec<Step> {
+    let (ctx, applier) = (&p.ctx, &p.applier);
     let mut steps = vec![connect_step(
         ctx,
-        &spec.region,
-        access,
+        &p.spec.region,
+        &p.access,
         applier,
-        outputs,
+        &p.outputs,
         before_connect(graph),
     )];
     let helm_mode = matches!(install, Install::Helm { .. });
-    steps.push(handover_step(
-        ctx, spec, access, applier, outputs, helm_mode,
-    ));
+    steps.push(handover_step(p, helm_mode));
     let mut wanted = Vec::new();
     let keda_done: Vec<String> = match install {
         Install::Manifest { objects, .. } => {
@@ -183,20 +195,11 @@ pub fn steps(
             chart_version,
             ..
         } => {
-            steps.push(helm_step(
-                ctx,
-                spec,
-                graph,
-                access,
-                applier,
-                helm,
-                (chart_version, values),
-                outputs,
-            ));
+            steps.push(helm_step(p, graph, helm, (chart_version, values)));
             vec![HELM_STEP.to_string()]
         }
     };
-    steps.push(identity_step(ctx, spec, applier, keda_done));
+    steps.push(identity_step(p, keda_done));
     let keda_done = vec![IDENTITY_STEP.to_string()];
     let mut done = keda_done.clone();
     if !extra.is_empty() {
@@ -225,13 +228,8 @@ pub const HANDOVER_STEP: &str = "k8s/keda-installer";
 pub const IDENTITY_STEP: &str = "k8s/keda-identity";
 
 /// Once the operator is rolled out: its pods carry the AWS identity.
-fn identity_step(
-    ctx: &RunCtx,
-    spec: &Arc<Spec>,
-    applier: &Arc<Applier>,
-    deps: Vec<String>,
-) -> Step {
-    let (ctx, identity, applier) = (ctx.clone(), spec.keda.identity, applier.clone());
+fn identity_step(p: &Phase, deps: Vec<String>) -> Step {
+    let (ctx, identity, applier) = (p.ctx.clone(), p.spec.keda.identity, p.applier.clone());
     Step {
         id: IDENTITY_STEP.into(),
         deps,
@@ -253,42 +251,29 @@ fn identity_step(
 }
 
 /// Hands KEDA over when `keda.installer` changed since the last `up`.
-fn handover_step(
-    ctx: &RunCtx,
-    spec: &Arc<Spec>,
-    access: &KubeAccess,
-    applier: &Arc<Applier>,
-    outputs: &Outputs,
-    helm_mode: bool,
-) -> Step {
-    let (ctx, spec, access, applier, outputs) = (
-        ctx.clone(),
-        spec.clone(),
-        access.clone(),
-        applier.clone(),
-        outputs.clone(),
-    );
+fn handover_step(p: &Phase, helm_mode: bool) -> Step {
+    let p = p.clone();
     Step {
         id: HANDOVER_STEP.into(),
         deps: vec![CONNECT.into()],
         verb: Verb::CheckRelease,
         run: Box::new(move || {
             Box::pin(async move {
-                let s = ctx.step(HANDOVER_STEP);
+                let s = p.ctx.step(HANDOVER_STEP);
                 let did = if helm_mode {
-                    super::handover::manifest_to_helm(&applier, &s).await?
-                } else if super::uninstall::helm_release_is_ours(applier.client()?, &spec.name)
+                    super::handover::manifest_to_helm(&p.applier, &s).await?
+                } else if super::uninstall::helm_release_is_ours(p.applier.client()?, &p.spec.name)
                     .await?
                 {
                     let dir = helm_workdir()?;
-                    let to = helm_access(&access, &spec.name, &spec.region, &outputs, dir.path())?;
+                    let to = p.helm_access(dir.path())?;
                     Some(
                         super::handover::helm_to_manifest(
-                            &applier,
+                            &p.applier,
                             &s,
                             helm::find(),
                             &to,
-                            &ctx.cancel,
+                            &p.ctx.cancel,
                         )
                         .await?,
                     )
@@ -339,35 +324,24 @@ pub fn helm_access(
 
 /// `keda.installer: helm`: install or upgrade the chart once the API answers
 /// and the node groups exist, then wait like the manifest installer does.
-#[allow(clippy::too_many_arguments)]
 fn helm_step(
-    ctx: &RunCtx,
-    spec: &Arc<Spec>,
+    p: &Phase,
     graph: &[Node],
-    access: &KubeAccess,
-    applier: &Arc<Applier>,
     helm_bin: std::path::PathBuf,
     (chart_version, values): (String, serde_json::Value),
-    outputs: &Outputs,
 ) -> Step {
     let mut deps = vec![HANDOVER_STEP.to_string()];
     deps.extend(nodegroups(graph));
-    let (ctx, spec, access, applier, outputs) = (
-        ctx.clone(),
-        spec.clone(),
-        access.clone(),
-        applier.clone(),
-        outputs.clone(),
-    );
+    let p = p.clone();
     Step {
         id: HELM_STEP.into(),
         deps,
         verb: Verb::CheckRelease,
         run: Box::new(move || {
             Box::pin(async move {
-                let s = ctx.step(HELM_STEP);
+                let s = p.ctx.step(HELM_STEP);
                 let dir = helm_workdir()?;
-                let to = helm_access(&access, &spec.name, &spec.region, &outputs, dir.path())?;
+                let to = p.helm_access(dir.path())?;
                 let version = &chart_version;
                 let current = helm::release(&helm_bin, &to).await?;
                 let action = helm::decide(current.as_ref(), version, &values);
@@ -378,11 +352,11 @@ fn helm_step(
                         helm::CHART,
                         helm::CHART_REPO,
                     ));
-                    helm::install(&helm_bin, &to, version, &values, dir.path(), &ctx.cancel)
+                    helm::install(&helm_bin, &to, version, &values, dir.path(), &p.ctx.cancel)
                         .await?;
                 }
                 for obj in helm::readiness_objects() {
-                    applier.wait_for(&s, &obj).await?;
+                    p.applier.wait_for(&s, &obj).await?;
                 }
                 let after = helm::release(&helm_bin, &to)
                     .await?

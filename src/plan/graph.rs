@@ -128,7 +128,6 @@ pub fn sample_queue_arns(spec: &Spec, inputs: &Inputs) -> Vec<String> {
 /// the consumer's role (only what consuming that queue takes), with its Pod
 /// Identity association when KEDA uses Pod Identity.
 fn samples(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
-    use crate::spec::KedaIdentity;
     let mut out = Vec::new();
     for s in &inputs.queue_samples {
         let dlq_id = queue::id(&format!("{s}-dlq"));
@@ -155,19 +154,7 @@ fn samples(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
             &crate::samples::queue_name(&spec.name, s),
         );
         let purpose = crate::samples::role_purpose(s);
-        let trust = match spec.keda.identity {
-            KedaIdentity::Irsa => Trust::Irsa {
-                provider: oidc_provider::ID.into(),
-                namespace: crate::samples::NAMESPACE.into(),
-                service_account: s.clone(),
-            },
-            KedaIdentity::PodIdentity => Trust::PodIdentity {
-                account: inputs.account.clone(),
-                cluster: cluster::ID.into(),
-                namespace: crate::samples::NAMESPACE.into(),
-                service_account: s.clone(),
-            },
-        };
+        let trust = workload_trust(spec, inputs, crate::samples::NAMESPACE, s);
         let inline = vec![(
             "consume-queue".to_string(),
             crate::policy::sample_consumer(&queue_arn)
@@ -185,17 +172,12 @@ fn samples(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
                 boundary: spec.permissions_boundary.clone(),
             },
         ));
-        if spec.keda.identity == KedaIdentity::PodIdentity {
-            let want = pod_identity::Desired {
-                namespace: crate::samples::NAMESPACE.into(),
-                service_account: s.clone(),
-                role: role::id(&purpose),
-                cluster: cluster::ID.into(),
-                after: vec![addon::id("eks-pod-identity-agent")],
-            };
-            let id = pod_identity::id(&want.namespace, &want.service_account);
-            out.push(want.node(base_tags(spec, &id)));
-        }
+        out.extend(association(
+            spec,
+            crate::samples::NAMESPACE,
+            s,
+            role::id(&purpose),
+        ));
     }
     out
 }
@@ -205,9 +187,42 @@ fn role_node(spec: &Spec, purpose: &str, want: role::Desired) -> Node {
     want.node(&id, base_tags(spec, &id))
 }
 
+/// The trust of a role used by one service account: IRSA through the
+/// cluster's OIDC provider, or EKS Pod Identity (as `keda.identity` says).
+fn workload_trust(spec: &Spec, inputs: &Inputs, namespace: &str, sa: &str) -> Trust {
+    match spec.keda.identity {
+        crate::spec::KedaIdentity::Irsa => Trust::Irsa {
+            provider: oidc_provider::ID.into(),
+            namespace: namespace.into(),
+            service_account: sa.into(),
+        },
+        crate::spec::KedaIdentity::PodIdentity => Trust::PodIdentity {
+            account: inputs.account.clone(),
+            cluster: cluster::ID.into(),
+            namespace: namespace.into(),
+            service_account: sa.into(),
+        },
+    }
+}
+
+/// With Pod Identity: the association of `role` with one service account.
+fn association(spec: &Spec, namespace: &str, sa: &str, role: NodeId) -> Option<Node> {
+    if spec.keda.identity != crate::spec::KedaIdentity::PodIdentity {
+        return None;
+    }
+    let want = pod_identity::Desired {
+        namespace: namespace.into(),
+        service_account: sa.into(),
+        role,
+        cluster: cluster::ID.into(),
+        after: vec![addon::id("eks-pod-identity-agent")],
+    };
+    let id = pod_identity::id(&want.namespace, &want.service_account);
+    Some(want.node(base_tags(spec, &id)))
+}
+
 /// The KEDA operator's AWS identity and the network path KEDA needs.
 fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
-    use crate::spec::KedaIdentity;
     let permissions = crate::policy::KedaPermissions {
         sqs_queue_arns: sample_queue_arns(spec, inputs),
         cloudwatch: false,
@@ -216,19 +231,7 @@ fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
         .expect("the KEDA policy template renders")
         .map(|doc| vec![("keda-scalers".to_string(), doc)])
         .unwrap_or_default();
-    let trust = match spec.keda.identity {
-        KedaIdentity::Irsa => Trust::Irsa {
-            provider: oidc_provider::ID.into(),
-            namespace: crate::keda::NAMESPACE.into(),
-            service_account: crate::keda::OPERATOR.into(),
-        },
-        KedaIdentity::PodIdentity => Trust::PodIdentity {
-            account: inputs.account.clone(),
-            cluster: cluster::ID.into(),
-            namespace: crate::keda::NAMESPACE.into(),
-            service_account: crate::keda::OPERATOR.into(),
-        },
-    };
+    let trust = workload_trust(spec, inputs, crate::keda::NAMESPACE, crate::keda::OPERATOR);
     let mut out = vec![role_node(
         spec,
         crate::keda::ROLE_PURPOSE,
@@ -241,17 +244,12 @@ fn keda(spec: &Spec, inputs: &Inputs) -> Vec<Node> {
             boundary: spec.permissions_boundary.clone(),
         },
     )];
-    if spec.keda.identity == KedaIdentity::PodIdentity {
-        let want = pod_identity::Desired {
-            namespace: crate::keda::NAMESPACE.into(),
-            service_account: crate::keda::OPERATOR.into(),
-            role: KEDA_ROLE.into(),
-            cluster: cluster::ID.into(),
-            after: vec![addon::id("eks-pod-identity-agent")],
-        };
-        let id = pod_identity::id(&want.namespace, &want.service_account);
-        out.push(want.node(base_tags(spec, &id)));
-    }
+    out.extend(association(
+        spec,
+        crate::keda::NAMESPACE,
+        crate::keda::OPERATOR,
+        KEDA_ROLE.into(),
+    ));
     out.push(
         security_group_rule::Desired {
             ports: security_group_rule::KEDA_PORTS.to_vec(),

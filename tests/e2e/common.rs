@@ -320,13 +320,25 @@ impl Reader {
             .await
             .unwrap();
         for r in roles.roles() {
-            let tags = self
+            // Tests run in parallel: another test's role may be deleted
+            // between ListRoles and ListRoleTags; a role that is gone is not
+            // left over.
+            let tags = match self
                 .iam
                 .list_role_tags()
                 .role_name(r.role_name())
                 .send()
                 .await
-                .unwrap();
+            {
+                Ok(tags) => tags,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => panic!("ListRoleTags {}: {e:?}", r.role_name()),
+            };
             if tags
                 .tags()
                 .iter()
