@@ -37,31 +37,56 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 .then(|| (l.load_balancer_name().unwrap_or_default().to_string(), vpc.to_string()))
         })
         .collect();
-    let mut out = Vec::new();
-    // DescribeTags takes at most 20 names.
-    for chunk in ours.chunks(20) {
-        let r = cx
-            .aws
-            .elb
-            .describe_tags()
-            .set_load_balancer_names(Some(chunk.iter().map(|(n, _)| n.clone()).collect()))
-            .send()
-            .await
-            .ctx("elasticloadbalancing:DescribeTags")?;
-        for (name, vpc) in chunk {
-            let tags: Vec<(String, String)> = r
-                .tag_descriptions()
-                .iter()
-                .filter(|d| d.load_balancer_name() == Some(name.as_str()))
-                .flat_map(|d| d.tags())
-                .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-                .collect();
-            let mut o = Observed::new(Kind::ClassicLoadBalancer, name);
-            o.internal.insert(VPC.into(), vpc.clone());
-            o.foreign = super::kube_made(&tags, cx.cluster)
+    let names: Vec<String> = ours.iter().map(|(n, _)| n.clone()).collect();
+    let tagged = tags_of(&cx.aws.elb, &names).await?;
+    Ok(ours
+        .into_iter()
+        // Gone between the listing and DescribeTags: not left over.
+        .filter_map(|(name, vpc)| {
+            let tags = tagged.get(&name)?;
+            let mut o = Observed::new(Kind::ClassicLoadBalancer, &name);
+            o.internal.insert(VPC.into(), vpc);
+            o.foreign = super::kube_made(tags, cx.cluster)
                 .is_none()
                 .then(|| super::not_kube_made(cx.cluster));
-            out.push(o);
+            Some(o)
+        })
+        .collect())
+}
+
+type TagList = Vec<(String, String)>;
+
+/// Tags by name. DescribeTags takes at most 20 names and fails the whole
+/// call with `LoadBalancerNotFound` when one was deleted after the listing
+/// (the cloud provider does so while `down` waits): then the chunk is read
+/// one name at a time and the gone ones are left out.
+pub async fn tags_of(
+    elb: &aws_sdk_elasticloadbalancing::Client,
+    names: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, TagList>> {
+    const GONE: &[&str] = &["LoadBalancerNotFound"];
+    let op = "elasticloadbalancing:DescribeTags";
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in names.chunks(20) {
+        let call = |names: Vec<String>| elb.describe_tags().set_load_balancer_names(Some(names)).send();
+        let described = match call(chunk.to_vec()).await.found(op, GONE)? {
+            Some(r) => vec![r],
+            None => {
+                let mut each = Vec::new();
+                for name in chunk {
+                    each.extend(call(vec![name.clone()]).await.found(op, GONE)?);
+                }
+                each
+            }
+        };
+        for d in described.iter().flat_map(|r| r.tag_descriptions()) {
+            out.insert(
+                d.load_balancer_name().unwrap_or_default().to_string(),
+                d.tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+                    .collect(),
+            );
         }
     }
     Ok(out)

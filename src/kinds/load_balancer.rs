@@ -79,30 +79,11 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
             found.push(o);
         }
     }
-    // DescribeTags takes at most 20 ARNs.
-    let mut tagged: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
-    for chunk in found.chunks(20) {
-        let r = elbv2
-            .describe_tags()
-            .set_resource_arns(Some(chunk.iter().map(|o| o.id.clone()).collect()))
-            .send()
-            .await
-            .ctx("elasticloadbalancing:DescribeTags (v2)")?;
-        for d in r.tag_descriptions() {
-            tagged.insert(
-                d.resource_arn().unwrap_or_default().to_string(),
-                d.tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_string(),
-                            t.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect(),
-            );
-        }
-    }
+    let ids: Vec<String> = found.iter().map(|o| o.id.clone()).collect();
+    let tagged = tags_of(elbv2, &ids).await?;
+    // Gone between the listing and DescribeTags (its controller deleted it):
+    // not left over.
+    found.retain(|o| tagged.contains_key(&o.id));
     for o in &mut found {
         let tags = tagged.get(&o.id).cloned().unwrap_or_default();
         if super::kube_made(&tags, cx.cluster).is_none() {
@@ -151,4 +132,47 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
             e,
         )),
     }
+}
+
+type TagList = Vec<(String, String)>;
+
+/// Tags by ARN. DescribeTags takes at most 20 ARNs and fails the whole call
+/// with `LoadBalancerNotFound`/`TargetGroupNotFound` when one of them was
+/// deleted after the listing (the controller does so while `down` waits):
+/// then the chunk is read one ARN at a time and the gone ones are left out.
+pub async fn tags_of(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, TagList>> {
+    const GONE: &[&str] = &["LoadBalancerNotFound", "TargetGroupNotFound"];
+    let op = "elasticloadbalancing:DescribeTags (v2)";
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in arns.chunks(20) {
+        let call = |arns: Vec<String>| elbv2.describe_tags().set_resource_arns(Some(arns)).send();
+        let described = match call(chunk.to_vec()).await.found(op, GONE)? {
+            Some(r) => vec![r],
+            None => {
+                let mut each = Vec::new();
+                for arn in chunk {
+                    each.extend(call(vec![arn.clone()]).await.found(op, GONE)?);
+                }
+                each
+            }
+        };
+        for d in described.iter().flat_map(|r| r.tag_descriptions()) {
+            out.insert(
+                d.resource_arn().unwrap_or_default().to_string(),
+                d.tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
 }

@@ -202,6 +202,7 @@ pub struct Reader {
     pub eks: aws_sdk_eks::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -226,6 +227,7 @@ impl Reader {
             eks: aws_sdk_eks::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancing::Client::new(&sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
         }
     }

@@ -362,3 +362,120 @@ async fn cost_is_the_sum_of_its_lines_and_plan_shows_it() {
         out.stdout()
     );
 }
+
+/// Load balancers deleted by their controller between DescribeLoadBalancers
+/// and DescribeTags (what happens while `down` waits for them): AWS fails the
+/// whole DescribeTags (emulator rule 12), so discovery reads the others one by
+/// one and leaves the gone ones out instead of failing `down`.
+#[tokio::test]
+async fn tags_of_load_balancers_deleted_meanwhile_leave_them_out() {
+    let region = "eu-west-3";
+    let aws = Reader::new(region).await;
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(1200));
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    settle().await;
+    let mut subnets = Vec::new();
+    for (i, zone) in ["a", "b"].iter().enumerate() {
+        let s = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.9.{i}.0/24"))
+            .availability_zone(format!("{region}{zone}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    settle().await;
+    let suffix = unique_name("t");
+    let mut arns = Vec::new();
+    for n in 0..3 {
+        let lb = aws
+            .elbv2
+            .create_load_balancer()
+            .name(format!("{suffix}-{n}"))
+            .set_subnets(Some(subnets.clone()))
+            .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+            .send()
+            .await
+            .unwrap();
+        arns.push(
+            lb.load_balancers()[0]
+                .load_balancer_arn()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut names = Vec::new();
+    for n in 0..3 {
+        let name = format!("{suffix}-c{n}");
+        aws.elb
+            .create_load_balancer()
+            .load_balancer_name(&name)
+            .listeners(
+                aws_sdk_elasticloadbalancing::types::Listener::builder()
+                    .protocol("TCP")
+                    .load_balancer_port(80)
+                    .instance_port(30080)
+                    .build()
+                    .unwrap(),
+            )
+            .subnets(&subnets[0])
+            .send()
+            .await
+            .unwrap();
+        names.push(name);
+    }
+    let all = eksscale::kinds::load_balancer::tags_of(&aws.elbv2, &arns)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    aws.elbv2
+        .delete_load_balancer()
+        .load_balancer_arn(&arns[1])
+        .send()
+        .await
+        .unwrap();
+    aws.elb
+        .delete_load_balancer()
+        .load_balancer_name(&names[1])
+        .send()
+        .await
+        .unwrap();
+    let left = eksscale::kinds::load_balancer::tags_of(&aws.elbv2, &arns)
+        .await
+        .unwrap();
+    assert_eq!(left.keys().collect::<Vec<_>>(), vec![&arns[0], &arns[2]]);
+    let left = eksscale::kinds::classic_load_balancer::tags_of(&aws.elb, &names)
+        .await
+        .unwrap();
+    assert_eq!(left.keys().collect::<Vec<_>>(), vec![&names[0], &names[2]]);
+    for arn in [&arns[0], &arns[2]] {
+        aws.elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    for name in [&names[0], &names[2]] {
+        aws.elb
+            .delete_load_balancer()
+            .load_balancer_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+}

@@ -18,6 +18,7 @@ operations eksscale called.
     still depends on it.
 11. SQS: queue names, queue attributes and dead-letter queues, SendMessageBatch limits, and no reusing a deleted
     queue's name for a minute; in the query and the JSON protocol alike.
+12. ELBv2 DescribeTags fails as a whole when one of the ARNs names no load balancer or target group.
 
 (Rules 7 and 9 of the README, deleting states and upgrade policies, are features of the EKS
 extension itself, not refusals, so they live in ``eks_ext.py``.)
@@ -989,6 +990,30 @@ SQS_ERRORS: dict[str, tuple[str, int]] = {
 }
 
 
+ELBV2_VERSION = "2015-12-01"
+
+
+def check_elbv2_describe_tags(account: str, region: str, params: Mapping[str, str]) -> None:
+    """Rule 12: ``DescribeTags`` (ELBv2) answers ``LoadBalancerNotFound`` / ``TargetGroupNotFound`` when any of its
+    ``ResourceArns`` names a load balancer or target group that does not exist, instead of the tags of the others;
+    moto answers with empty tags for it. Source: ELBv2 API reference, DescribeTags, Errors ("LoadBalancerNotFound:
+    The specified load balancer does not exist.", "TargetGroupNotFound: The specified target group does not
+    exist."); botocore's elbv2 model lists both for DescribeTags. A load balancer deleted between a listing and
+    DescribeTags is the case this catches (the controller deletes them while ``down`` waits)."""
+    backend = elbv2_backends[account][region]
+    for arn in [value for key, value in sorted(params.items()) if key.startswith("ResourceArns.member.")]:
+        if ":loadbalancer/" in arn and arn not in backend.load_balancers:
+            raise query_error(
+                "elasticloadbalancing", ELBV2_VERSION, "LoadBalancerNotFound",
+                "The specified load balancer does not exist.", 400,
+            )
+        if ":targetgroup/" in arn and arn not in backend.target_groups:
+            raise query_error(
+                "elasticloadbalancing", ELBV2_VERSION, "TargetGroupNotFound",
+                "The specified target group does not exist.", 400,
+            )
+
+
 def sqs_error(json_protocol: bool, shape: str, message: str) -> AwsError:
     """An SQS error in the request's protocol.
 
@@ -1384,6 +1409,12 @@ class AwsRules:
             return self._eks(request)
         elif request.service == "sqs":
             self._check_sqs(request)
+        elif (
+            request.service == "elasticloadbalancing"
+            and request.operation == "DescribeTags"
+            and request.params.get("Version") == ELBV2_VERSION
+        ):
+            check_elbv2_describe_tags(request.account, request.region, request.params)
         return self._call(request.environ)
 
     def _check_sqs(self, request: Request) -> None:

@@ -755,6 +755,26 @@ def test_detach_internet_gateway_is_refused_while_public_addresses_are_mapped(aw
     ec2.delete_vpc(VpcId=vpc)
 
 
+# --- Rule 12: ELBv2 DescribeTags ---------------------------------------------------------------
+
+
+def test_elbv2_describe_tags_fails_as_a_whole_for_a_missing_arn(aws: Aws) -> None:
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc, subnets = new_vpc(ec2, "ab")
+    lb = elbv2.create_load_balancer(Name=f"lb-{uuid.uuid4().hex[:6]}", Subnets=subnets, Type="network")
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elbv2.create_target_group(Name=f"tg-{uuid.uuid4().hex[:6]}", Protocol="TCP", Port=80, VpcId=vpc)
+    tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
+    described = elbv2.describe_tags(ResourceArns=[lb_arn, tg_arn])["TagDescriptions"]
+    assert sorted(d["ResourceArn"] for d in described) == sorted([lb_arn, tg_arn])
+    elbv2.delete_target_group(TargetGroupArn=tg_arn)
+    assert "target group" in error("TargetGroupNotFound", 400, elbv2.describe_tags, ResourceArns=[lb_arn, tg_arn])
+    elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
+    assert "load balancer" in error("LoadBalancerNotFound", 400, elbv2.describe_tags, ResourceArns=[lb_arn])
+    # Classic ELB: moto already refuses a missing name in AWS's code.
+    error("LoadBalancerNotFound", 400, aws.client("elb").describe_tags, LoadBalancerNames=["not-there"])
+
+
 # --- Rule 11: SQS -------------------------------------------------------------------------------
 
 SQS_WINDOW = 1.5  # EMULATOR_SQS_DELETED_RECENTLY_SECONDS for these tests; AWS's is 60
