@@ -5,6 +5,8 @@
 # per zone, one node group per zone, KEDA on the fake Kubernetes API), a no-op
 # `up` (no Kubernetes write), `plan`, and `down`; the latency of `eksscale --help`; and prints the
 # modelled time-to-ready of a real AWS run (`plan --timeline`).
+# EMULATOR_THROTTLE_RATE=0.1 scripts/bench.sh: the same with 10% of AWS
+# requests throttled or answered 5xx (the emulator's rule 8).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -55,6 +57,7 @@ print(out)' "$summary")"
 
 echo "eksscale benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, debug build, local emulators)"
 echo "3 zones, NAT per zone, one node group per zone"
+echo "emulator: AWS rules ${EMULATOR_AWS_RULES:-1} (1 = on), ${EMULATOR_THROTTLE_RATE:-0} of requests throttled or 5xx (EMULATOR_THROTTLE_RATE)"
 # Not measured: moto loads the AWS managed IAM policies on its first IAM call.
 "$BIN" status --name warmup --region us-west-2 >/dev/null 2>&1
 config bench-aws false

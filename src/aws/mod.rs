@@ -6,6 +6,7 @@
 //! configured here once. Nothing in `aws/` prints: progress goes through the
 //! engine's event sink.
 
+pub mod fleet;
 pub mod tags;
 pub mod token;
 pub mod zones;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::output::Report;
 use crate::aws::Aws;
-use crate::aws::tags::{TAG_CLUSTER, TAG_EXPIRES, TAG_REGION};
+use crate::aws::tags::TAG_EXPIRES;
 use crate::cli::{DownArgs, Global, ReapArgs, RegionsArgs, TargetArgs};
 use crate::kinds::{self, Scope};
 
@@ -48,20 +48,7 @@ async fn regions(g: &Global, a: &RegionsArgs) -> anyhow::Result<Vec<String>> {
     if !a.all_regions {
         return Ok(vec![home]);
     }
-    let aws = Aws::connect(&home).await;
-    let r = aws
-        .ec2
-        .describe_regions()
-        .send()
-        .await
-        .map_err(|e| crate::aws::describe_error("ec2:DescribeRegions", e))?;
-    let mut out: Vec<String> = r
-        .regions()
-        .iter()
-        .filter_map(|r| r.region_name().map(str::to_string))
-        .collect();
-    out.sort();
-    Ok(out)
+    crate::aws::fleet::regions(&Aws::connect(&home).await).await
 }
 
 /// (expires_at, expired, problem) from a tag value.
@@ -85,89 +72,24 @@ fn expiry(tag: Option<&String>, now: jiff::Timestamp) -> (Option<String>, bool, 
 async fn in_region(region: &str) -> anyhow::Result<Vec<Found>> {
     let (aws, _) = crate::aws::connect_checked(region).await?;
     let now = jiff::Timestamp::now();
-    let mut out: Vec<Found> = Vec::new();
-    let names: Vec<String> = aws
-        .eks
-        .list_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| crate::aws::describe_error("eks:ListClusters", e))?;
-    for name in names {
-        let Some(c) = aws
-            .eks
-            .describe_cluster()
-            .name(&name)
-            .send()
-            .await
-            .ok()
-            .and_then(|r| r.cluster)
-        else {
-            continue;
-        };
-        let tags = c.tags().cloned().unwrap_or_default();
-        // eksscale's, for this region (the same name may exist elsewhere).
-        if tags.get(TAG_CLUSTER) != Some(&name) || tags.get(TAG_REGION).is_some_and(|r| r != region)
-        {
-            continue;
-        }
-        let (expires_at, expired, expiry_problem) = expiry(tags.get(TAG_EXPIRES), now);
-        let created = c.created_at().and_then(|t| {
-            jiff::Timestamp::from_second(t.secs())
-                .ok()
-                .map(|t| t.to_string())
-        });
-        out.push(Found {
-            name,
-            region: region.to_string(),
-            created,
-            expires_at,
-            expired,
-            expiry_problem,
-            cluster_gone: false,
-            monthly_estimate: None,
-            cost_so_far: None,
-        });
-    }
-    // A VPC of an eksscale cluster whose EKS cluster is gone (an interrupted down).
-    let vpcs: Vec<_> = aws
-        .ec2
-        .describe_vpcs()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag-key")
-                .values(TAG_CLUSTER)
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| crate::aws::describe_error("ec2:DescribeVpcs", e))?;
-    for v in vpcs {
-        let tags = crate::aws::tags::from_ec2(v.tags());
-        let Some(name) = tags.get(TAG_CLUSTER).cloned() else {
-            continue;
-        };
-        if out.iter().any(|f| f.name == name) || tags.get(TAG_REGION).is_some_and(|r| r != region) {
-            continue;
-        }
-        let (expires_at, expired, expiry_problem) = expiry(tags.get(TAG_EXPIRES), now);
-        out.push(Found {
-            name,
-            region: region.to_string(),
-            created: None,
-            expires_at,
-            expired,
-            expiry_problem,
-            cluster_gone: true,
-            monthly_estimate: None,
-            cost_so_far: None,
-        });
-    }
+    let mut out: Vec<Found> = crate::aws::fleet::clusters(&aws)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let (expires_at, expired, expiry_problem) = expiry(c.tags.get(TAG_EXPIRES), now);
+            Found {
+                name: c.name,
+                region: region.to_string(),
+                created: c.created.map(|t| t.to_string()),
+                expires_at,
+                expired,
+                expiry_problem,
+                cluster_gone: c.cluster_gone,
+                monthly_estimate: None,
+                cost_so_far: None,
+            }
+        })
+        .collect();
     for f in &mut out {
         let observed = kinds::discover(&aws, &f.name, Scope::Managed).await?;
         let e = crate::cost::estimate(

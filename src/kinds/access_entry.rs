@@ -69,7 +69,9 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .send()
         .try_collect()
         .await
-        .ctx("eks:ListAccessEntries")?;
+        .found("eks:ListAccessEntries", &[super::eks::NOT_FOUND])?
+        // The cluster deleted since DescribeCluster: nothing of it left.
+        .unwrap_or_default();
     let read = principals.iter().map(|p| async move {
         let e = aws
             .eks
@@ -100,11 +102,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         };
         anyhow::Ok(Some(observe(p, policies.associated_access_policies(), t)))
     });
-    Ok(futures::future::try_join_all(read)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    super::eks::found_all(read).await
 }
 
 fn observe(

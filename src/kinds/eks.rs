@@ -1,5 +1,5 @@
 //! What the EKS kinds share: EKS's recommended polling interval, its
-//! not-found code, tagging by ARN, waiting for an update by its id, and
+//! not-found code, reading listed items, tagging by ARN, waiting for an update by its id, and
 //! reading EKS's own health issues into one line.
 
 use std::time::Duration;
@@ -17,6 +17,21 @@ pub const EKS_POLL: Duration = Duration::from_secs(30);
 pub const NOT_FOUND: &str = "ResourceNotFoundException";
 /// How long an EKS update (version, config) may take.
 pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+
+/// Reads each listed item of a cluster at once; those gone since the listing
+/// (`None`) are left out.
+pub async fn found_all<F>(
+    reads: impl IntoIterator<Item = F>,
+) -> anyhow::Result<Vec<super::Observed>>
+where
+    F: Future<Output = anyhow::Result<Option<super::Observed>>>,
+{
+    Ok(futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
 
 /// `code: message; code: message` from EKS health issues.
 pub fn health_text<'a>(

@@ -91,10 +91,11 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
                     .instance_ids(&obs.id)
                     .send()
                     .await
-                    .ctx("ec2:DescribeInstances")?;
+                    .found("ec2:DescribeInstances", &["InvalidInstanceID.NotFound"])?;
+                // No longer known to EC2: terminated long enough ago.
                 let state = r
-                    .reservations()
                     .iter()
+                    .flat_map(|r| r.reservations())
                     .flat_map(|r| r.instances())
                     .find_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()))
                     .unwrap_or_else(|| "terminated".into());

@@ -75,7 +75,11 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 .resource_arn(arn)
                 .send()
                 .await
-                .ctx("logs:ListTagsForResource")?;
+                .found("logs:ListTagsForResource", &["ResourceNotFoundException"])?;
+            // Deleted since DescribeLogGroups: not there.
+            let Some(r) = r else {
+                return Ok(Vec::new());
+            };
             tags::from_map(r.tags())
         }
         None => Tags::new(),

@@ -186,13 +186,11 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .send()
         .try_collect()
         .await
-        .ctx("eks:ListNodegroups")?;
+        .found("eks:ListNodegroups", &[super::eks::NOT_FOUND])?
+        // The cluster deleted since DescribeCluster: nothing of it left.
+        .unwrap_or_default();
     let read = names.iter().map(|n| read(cx.aws, cx.cluster, n));
-    Ok(futures::future::try_join_all(read)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    super::eks::found_all(read).await
 }
 
 async fn read(aws: &Aws, cluster: &str, name: &str) -> anyhow::Result<Option<Observed>> {

@@ -68,7 +68,9 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .send()
         .try_collect()
         .await
-        .ctx("eks:ListPodIdentityAssociations")?;
+        .found("eks:ListPodIdentityAssociations", &[super::eks::NOT_FOUND])?
+        // The cluster deleted since DescribeCluster: nothing of it left.
+        .unwrap_or_default();
     let read = list.iter().map(|a| async move {
         let d = aws
             .eks
@@ -84,11 +86,7 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
                 .map(|a| observe(a, cluster, &aws.region)),
         )
     });
-    Ok(futures::future::try_join_all(read)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    super::eks::found_all(read).await
 }
 
 fn observe(

@@ -442,6 +442,9 @@ async fn put_inline(
 /// inline policies, and instance-profile memberships (EKS managed node groups
 /// put the node role in instance profiles).
 pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
+    // The role, or what is detached from it, gone meanwhile (another run's
+    // `down`): what deleting wanted; DeleteRole then answers NoSuchEntity.
+    const GONE: &[&str] = &["NoSuchEntity"];
     let name = obs.id.as_str();
     let iam = &cx.aws.iam;
     let attached = match iam
@@ -465,7 +468,7 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
                 .policy_arn(arn)
                 .send()
                 .await
-                .ctx("iam:DetachRolePolicy")?;
+                .found("iam:DetachRolePolicy", GONE)?;
         }
     }
     let inline = iam
@@ -476,14 +479,15 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
         .send()
         .try_collect()
         .await
-        .ctx("iam:ListRolePolicies")?;
+        .found("iam:ListRolePolicies", GONE)?
+        .unwrap_or_default();
     for p in inline {
         iam.delete_role_policy()
             .role_name(name)
             .policy_name(&p)
             .send()
             .await
-            .ctx("iam:DeleteRolePolicy")?;
+            .found("iam:DeleteRolePolicy", GONE)?;
     }
     let profiles = iam
         .list_instance_profiles_for_role()
@@ -493,14 +497,15 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
         .send()
         .try_collect()
         .await
-        .ctx("iam:ListInstanceProfilesForRole")?;
+        .found("iam:ListInstanceProfilesForRole", GONE)?
+        .unwrap_or_default();
     for p in profiles {
         iam.remove_role_from_instance_profile()
             .instance_profile_name(p.instance_profile_name())
             .role_name(name)
             .send()
             .await
-            .ctx("iam:RemoveRoleFromInstanceProfile")?;
+            .found("iam:RemoveRoleFromInstanceProfile", GONE)?;
     }
     match iam.delete_role().role_name(name).send().await {
         Ok(_) => Ok(Done::new(Outcome::Deleted)),

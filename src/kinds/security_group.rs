@@ -113,6 +113,10 @@ async fn delete_one(cx: &Cx<'_>, id: &str) -> anyhow::Result<Done> {
     Ok(super::gone(deleted))
 }
 
+const GROUP_GONE: &[&str] = &["InvalidGroup.NotFound"];
+/// The group, or the rule, went meanwhile: what revoking wanted.
+const REVOKE_GONE: &[&str] = &["InvalidGroup.NotFound", "InvalidPermission.NotFound"];
+
 /// Drops a group's rules (only ever called for groups about to be deleted).
 async fn revoke_all(aws: &Aws, group: &str) -> anyhow::Result<()> {
     let r = aws
@@ -121,7 +125,11 @@ async fn revoke_all(aws: &Aws, group: &str) -> anyhow::Result<()> {
         .group_ids(group)
         .send()
         .await
-        .ctx("ec2:DescribeSecurityGroups")?;
+        .found("ec2:DescribeSecurityGroups", GROUP_GONE)?;
+    // Deleted since the listing (by its controller): nothing to revoke.
+    let Some(r) = r else {
+        return Ok(());
+    };
     for sg in r.security_groups() {
         if !sg.ip_permissions().is_empty() {
             aws.ec2
@@ -130,7 +138,7 @@ async fn revoke_all(aws: &Aws, group: &str) -> anyhow::Result<()> {
                 .set_ip_permissions(Some(sg.ip_permissions().to_vec()))
                 .send()
                 .await
-                .ctx("ec2:RevokeSecurityGroupIngress")?;
+                .found("ec2:RevokeSecurityGroupIngress", REVOKE_GONE)?;
         }
         let refs_groups: Vec<_> = sg
             .ip_permissions_egress()
@@ -145,7 +153,7 @@ async fn revoke_all(aws: &Aws, group: &str) -> anyhow::Result<()> {
                 .set_ip_permissions(Some(refs_groups))
                 .send()
                 .await
-                .ctx("ec2:RevokeSecurityGroupEgress")?;
+                .found("ec2:RevokeSecurityGroupEgress", REVOKE_GONE)?;
         }
     }
     Ok(())

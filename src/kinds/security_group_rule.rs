@@ -78,7 +78,12 @@ async fn allowed_self_ports(aws: &Aws, sg: &str, ports: &[i32]) -> anyhow::Resul
         .group_ids(sg)
         .send()
         .await
-        .ctx("ec2:DescribeSecurityGroups")?;
+        .found("ec2:DescribeSecurityGroups", &["InvalidGroup.NotFound"])?;
+    // The cluster's group gone since DescribeCluster (the cluster is being
+    // deleted): no rule.
+    let Some(r) = r else {
+        return Ok(Vec::new());
+    };
     let rules: Vec<_> = r
         .security_groups()
         .iter()

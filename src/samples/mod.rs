@@ -10,6 +10,7 @@
 //! missing directory, a template that does not render (file:line), a
 //! rendered object that is not YAML or has no name are usage errors.
 
+pub mod load;
 mod render;
 
 use std::collections::BTreeMap;

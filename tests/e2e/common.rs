@@ -314,14 +314,17 @@ impl Reader {
         for n in self.nat_gateways(cluster).await {
             out.push(format!("nat {}", n.nat_gateway_id().unwrap()));
         }
-        let roles = self
+        let roles: Vec<aws_sdk_iam::types::Role> = self
             .iam
             .list_roles()
             .path_prefix("/eksscale/")
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .unwrap();
-        for r in roles.roles() {
+        for r in &roles {
             // Tests run in parallel: another test's role may be deleted
             // between ListRoles and ListRoleTags; a role that is gone is not
             // left over.
@@ -357,12 +360,23 @@ impl Reader {
             .await
             .unwrap();
         for url in queues.queue_urls() {
-            let tags = self.sqs.list_queue_tags().queue_url(url).send().await;
-            if tags.is_ok_and(|t| {
-                t.tags()
-                    .and_then(|m| m.get("eksscale.io/cluster"))
-                    .is_some_and(|c| c == cluster)
-            }) {
+            // A queue deleted since the listing (by a parallel test) is not
+            // left over; any other error is.
+            let tags = match self.sqs.list_queue_tags().queue_url(url).send().await {
+                Ok(t) => t,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_queue_does_not_exist()) =>
+                {
+                    continue;
+                }
+                Err(e) => panic!("ListQueueTags {url}: {e:?}"),
+            };
+            if tags
+                .tags()
+                .and_then(|m| m.get("eksscale.io/cluster"))
+                .is_some_and(|c| c == cluster)
+            {
                 out.push(format!("queue {}", url.rsplit('/').next().unwrap()));
             }
         }
@@ -371,9 +385,16 @@ impl Reader {
 
     /// Live NAT gateways tagged for the cluster (checked client-side).
     pub async fn nat_gateways(&self, cluster: &str) -> Vec<aws_sdk_ec2::types::NatGateway> {
-        let r = self.ec2.describe_nat_gateways().send().await.unwrap();
-        r.nat_gateways()
-            .iter()
+        let r: Vec<aws_sdk_ec2::types::NatGateway> = self
+            .ec2
+            .describe_nat_gateways()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap();
+        r.iter()
             .filter(|n| {
                 n.tags()
                     .iter()
@@ -583,6 +604,9 @@ impl Workspace {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
+            // A KUBECONFIG of the shell running the tests would be shared
+            // (and written) by every test: each writes under its own HOME.
+            .env_remove("KUBECONFIG")
             .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",

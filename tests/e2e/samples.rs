@@ -214,7 +214,7 @@ async fn samples_are_created_left_alone_pruned_loaded_validated_and_removed() {
             "0",
             "--watch",
             "--timeout",
-            "3s",
+            "5s",
             "--interval",
             "1s",
             "--kubeconfig",

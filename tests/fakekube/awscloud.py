@@ -93,26 +93,23 @@ class AwsCloud:
         elb = self.client("elb")
         names = [lb["LoadBalancerName"] for page in self._pages(elb, "describe_load_balancers")
                  for lb in page.get("LoadBalancerDescriptions", [])]
-        tags: dict[str, dict[str, str]] = {}
-        for batch in _batches(names):
-            answer = self.call("elb:DescribeTags", lambda: elb.describe_tags(LoadBalancerNames=batch))
-            for description in answer.get("TagDescriptions", []):
-                tags[description["LoadBalancerName"]] = _tag_map(description.get("Tags"))
-        return [Balancer("elb", name, "", tags.get(name, {})) for name in names]
+        tags = self._tags("elb:DescribeTags", names, "LoadBalancerName",
+                          lambda batch: elb.describe_tags(LoadBalancerNames=batch))
+        return [Balancer("elb", name, "", tags[name]) for name in names if name in tags]
 
     def v2_load_balancers(self) -> list[Balancer]:
         elbv2 = self.client("elbv2")
         found = [(lb["LoadBalancerName"], lb["LoadBalancerArn"])
                  for page in self._pages(elbv2, "describe_load_balancers") for lb in page.get("LoadBalancers", [])]
         tags = self._v2_tags([arn for _, arn in found])
-        return [Balancer("elbv2", name, arn, tags.get(arn, {})) for name, arn in found]
+        return [Balancer("elbv2", name, arn, tags[arn]) for name, arn in found if arn in tags]
 
     def v2_target_groups(self) -> list[Balancer]:
         elbv2 = self.client("elbv2")
         found = [(tg["TargetGroupName"], tg["TargetGroupArn"])
                  for page in self._pages(elbv2, "describe_target_groups") for tg in page.get("TargetGroups", [])]
         tags = self._v2_tags([arn for _, arn in found])
-        return [Balancer("elbv2", name, arn, tags.get(arn, {})) for name, arn in found]
+        return [Balancer("elbv2", name, arn, tags[arn]) for name, arn in found if arn in tags]
 
     def target_groups_of(self, balancer: Balancer) -> list[str]:
         elbv2 = self.client("elbv2")
@@ -167,12 +164,38 @@ class AwsCloud:
 
     def _v2_tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
         elbv2 = self.client("elbv2")
+        return self._tags("elbv2:DescribeTags", arns, "ResourceArn",
+                          lambda batch: elbv2.describe_tags(ResourceArns=batch))
+
+    def _tags(self, what: str, keys: list[str], key_field: str,
+              describe: Callable[[list[str]], Any]) -> dict[str, dict[str, str]]:
+        """Tags by name or ARN, 20 at a time. DescribeTags fails as a whole when one of them was deleted after the
+        listing (another cluster's controller, or a test's ``down``, deletes them meanwhile: the emulator's rule
+        12, as AWS answers): then that batch is read one at a time and the gone ones are left out."""
         tags: dict[str, dict[str, str]] = {}
-        for batch in _batches(arns):
-            answer = self.call("elbv2:DescribeTags", lambda: elbv2.describe_tags(ResourceArns=batch))
-            for description in answer.get("TagDescriptions", []):
-                tags[description["ResourceArn"]] = _tag_map(description.get("Tags"))
+        for batch in _batches(keys):
+            try:
+                answers = [describe(batch)]
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in GONE:
+                    raise self._failed(what, exc) from exc
+                answers = []
+                for one in batch:
+                    try:
+                        answers.append(describe([one]))
+                    except botocore.exceptions.ClientError as exc_one:
+                        if exc_one.response.get("Error", {}).get("Code") not in GONE:
+                            raise self._failed(what, exc_one) from exc_one
+            except botocore.exceptions.BotoCoreError as exc:
+                raise self._failed(what, exc) from exc
+            for answer in answers:
+                for description in answer.get("TagDescriptions", []):
+                    tags[description[key_field]] = _tag_map(description.get("Tags"))
         return tags
+
+
+# DescribeTags' answers for a name or ARN deleted after the listing (classic ELB and ELBv2 alike).
+GONE = {"LoadBalancerNotFound", "TargetGroupNotFound"}
 
 
 def _batches(items: list[str]) -> Iterator[list[str]]:
