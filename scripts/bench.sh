@@ -48,10 +48,10 @@ row() { # label, command...
 import json, sys
 s = json.loads(sys.argv[1])
 c = s["aws_calls"]
-out = f"AWS: {c['read']} read, {c['mutating']} mutating"
+out = "AWS: %d read, %d mutating" % (c["read"], c["mutating"])
 k = s.get("kube_calls")
 if k and (k["read"] or k["write"]):
-    out += f"; Kubernetes: {k['read']} read, {k['write']} write"
+    out += "; Kubernetes: %d read, %d write" % (k["read"], k["write"])
 print(out)' "$summary")"
 }
 

@@ -265,6 +265,8 @@ pub struct PlanReport {
     resources: Vec<PlanEntry>,
     deletions: Vec<Observed>,
     aws_calls: crate::aws::CallStats,
+    /// Kubernetes reads (`plan` never writes).
+    kube_calls: crate::kube::calls::KubeCalls,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<Timeline>,
     /// The monthly estimate after `up`, what exists costs now, the change.
@@ -334,6 +336,7 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
         resources: p.plan.entries.clone(),
         deletions: p.plan.deletions.clone(),
         aws_calls: p.aws.calls.stats(),
+        kube_calls: crate::kube::calls::stats(),
         timeline,
         verbose: g.verbose,
         keda_version: p.spec.keda.enabled.then(|| p.spec.keda.version.clone()),

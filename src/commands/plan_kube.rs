@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::plan::Prepared;
@@ -14,6 +15,9 @@ use crate::kinds::Kind;
 use crate::kinds::steps::by_key;
 use crate::kube::object::Object;
 use crate::kube::steps::{KubeAccess, reach};
+
+/// Objects read at once.
+const PREVIEW_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Default, Serialize)]
 pub struct KubePlan {
@@ -99,8 +103,17 @@ pub async fn plan(g: &Global, p: &Prepared) -> KubePlan {
         Err(e) => return skipped(format!("{e:#}")),
     };
     let mut out = KubePlan::default();
-    for o in &wanted {
-        match applier.preview(o).await {
+    // Read a few at a time, as `up` applies them; reported in config order.
+    let previews: Vec<_> = futures::stream::iter(&wanted)
+        .map(|o| {
+            let applier = &applier;
+            async move { (o, applier.preview(o).await) }
+        })
+        .buffered(PREVIEW_CONCURRENCY)
+        .collect()
+        .await;
+    for (o, preview) in previews {
+        match preview {
             Ok(Outcome::Created) => out.create.push(o.id()),
             Ok(Outcome::Unchanged) => out.unchanged += 1,
             Ok(_) => out.update.push(o.id()),

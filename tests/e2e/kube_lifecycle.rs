@@ -137,6 +137,10 @@ async fn fewer_replicas_prune_the_pdb_and_keda_off_uninstalls_it_users_objects_f
         "{plan}"
     );
     assert!(plan["kubernetes"]["create"].as_array().unwrap().is_empty());
+    // plan reads, never writes.
+    assert_eq!(plan["kube_calls"]["write"], 0, "{plan}");
+    assert!(plan["kube_calls"]["read"].as_u64().unwrap() > 0, "{plan}");
+    assert_eq!(plan["aws_calls"]["mutating"], 0, "{plan}");
     let up = ws
         .run(&["up", "--kubeconfig", kc, "-o", "json"])
         .expect(0)
