@@ -295,7 +295,7 @@ impl fmt::Display for PlanReport {
         if let Some(v) = &self.keda_version {
             writeln!(
                 f,
-                "KEDA {v} is applied to Kubernetes by every `up` (server-side apply, reported per object); `eksscale render` shows those objects."
+                "KEDA {v} and the samples are applied by `up` with server-side apply (objects unchanged since the last `up` are not sent again); `eksscale render` shows them."
             )?;
         }
         if let Some(t) = &self.timeline {

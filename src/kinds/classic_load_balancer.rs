@@ -5,6 +5,7 @@
 //! is not this cluster's: it is reported as what blocks the VPC, never
 //! deleted.
 
+use super::load_balancer::{TagList, describe_in_batches};
 use super::{Cx, Deletion, DiscoverCx, Kind, Observed, Phase, VPC};
 use crate::aws::{AwsResultExt, describe_error, error_code};
 use crate::engine::{Done, Outcome};
@@ -54,42 +55,29 @@ pub async fn discover(cx: &DiscoverCx<'_>) -> anyhow::Result<Vec<Observed>> {
         .collect())
 }
 
-type TagList = Vec<(String, String)>;
-
-/// Tags by name. DescribeTags takes at most 20 names and fails the whole
-/// call with `LoadBalancerNotFound` when one was deleted after the listing
-/// (the cloud provider does so while `down` waits): then the chunk is read
-/// one name at a time and the gone ones are left out.
+/// Tags by name of the load balancers that still exist.
 pub async fn tags_of(
     elb: &aws_sdk_elasticloadbalancing::Client,
     names: &[String],
 ) -> anyhow::Result<std::collections::BTreeMap<String, TagList>> {
-    const GONE: &[&str] = &["LoadBalancerNotFound"];
-    let op = "elasticloadbalancing:DescribeTags";
-    let mut out = std::collections::BTreeMap::new();
-    for chunk in names.chunks(20) {
-        let call = |names: Vec<String>| elb.describe_tags().set_load_balancer_names(Some(names)).send();
-        let described = match call(chunk.to_vec()).await.found(op, GONE)? {
-            Some(r) => vec![r],
-            None => {
-                let mut each = Vec::new();
-                for name in chunk {
-                    each.extend(call(vec![name.clone()]).await.found(op, GONE)?);
-                }
-                each
-            }
-        };
-        for d in described.iter().flat_map(|r| r.tag_descriptions()) {
-            out.insert(
-                d.load_balancer_name().unwrap_or_default().to_string(),
-                d.tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
+    let described = describe_in_batches(names, |names| async move {
+        elb.describe_tags()
+            .set_load_balancer_names(Some(names))
+            .send()
+            .await
+            .found("elasticloadbalancing:DescribeTags", &["LoadBalancerNotFound"])
+    })
+    .await?;
+    Ok(described
+        .iter()
+        .flat_map(|r| r.tag_descriptions())
+        .map(|d| {
+            let tags = d.tags().iter().map(|t| {
+                (t.key().to_string(), t.value().unwrap_or_default().to_string())
+            });
+            (d.load_balancer_name().unwrap_or_default().to_string(), tags.collect())
+        })
+        .collect())
 }
 
 pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {

@@ -134,45 +134,56 @@ pub async fn delete(cx: &Cx<'_>, obs: &Observed) -> anyhow::Result<Done> {
     }
 }
 
-type TagList = Vec<(String, String)>;
+pub type TagList = Vec<(String, String)>;
 
-/// Tags by ARN. DescribeTags takes at most 20 ARNs and fails the whole call
-/// with `LoadBalancerNotFound`/`TargetGroupNotFound` when one of them was
-/// deleted after the listing (the controller does so while `down` waits):
-/// then the chunk is read one ARN at a time and the gone ones are left out.
+/// DescribeTags in calls of at most 20 keys (ARNs or names, both APIs'
+/// limit). Such a call fails as a whole when one of its keys was deleted
+/// after the listing (a controller does so while `down` waits); `describe`
+/// answers `None` then, and that chunk is described one key at a time, the
+/// gone ones left out.
+pub async fn describe_in_batches<T, F, Fut>(keys: &[String], describe: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let mut out = Vec::new();
+    for chunk in keys.chunks(20) {
+        match describe(chunk.to_vec()).await? {
+            Some(r) => out.push(r),
+            None => {
+                for key in chunk {
+                    out.extend(describe(vec![key.clone()]).await?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Tags by ARN of load balancers and target groups that still exist.
 pub async fn tags_of(
     elbv2: &aws_sdk_elasticloadbalancingv2::Client,
     arns: &[String],
 ) -> anyhow::Result<std::collections::BTreeMap<String, TagList>> {
     const GONE: &[&str] = &["LoadBalancerNotFound", "TargetGroupNotFound"];
-    let op = "elasticloadbalancing:DescribeTags (v2)";
-    let mut out = std::collections::BTreeMap::new();
-    for chunk in arns.chunks(20) {
-        let call = |arns: Vec<String>| elbv2.describe_tags().set_resource_arns(Some(arns)).send();
-        let described = match call(chunk.to_vec()).await.found(op, GONE)? {
-            Some(r) => vec![r],
-            None => {
-                let mut each = Vec::new();
-                for arn in chunk {
-                    each.extend(call(vec![arn.clone()]).await.found(op, GONE)?);
-                }
-                each
-            }
-        };
-        for d in described.iter().flat_map(|r| r.tag_descriptions()) {
-            out.insert(
-                d.resource_arn().unwrap_or_default().to_string(),
-                d.tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_string(),
-                            t.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
+    let described = describe_in_batches(arns, |arns| async move {
+        elbv2
+            .describe_tags()
+            .set_resource_arns(Some(arns))
+            .send()
+            .await
+            .found("elasticloadbalancing:DescribeTags (v2)", GONE)
+    })
+    .await?;
+    Ok(described
+        .iter()
+        .flat_map(|r| r.tag_descriptions())
+        .map(|d| {
+            let tags = d.tags().iter().map(|t| {
+                let (k, v) = (t.key().unwrap_or_default(), t.value().unwrap_or_default());
+                (k.to_string(), v.to_string())
+            });
+            (d.resource_arn().unwrap_or_default().to_string(), tags.collect())
+        })
+        .collect())
 }
