@@ -20,6 +20,20 @@ pub const TOKEN_PREFIX: &str = "k8s-aws-v1.";
 /// `aws eks get-token` reports expiry 14 minutes ahead (the API server
 /// accepts a presigned URL for 15).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(14 * 60);
+/// Shortens the expiry `eksscale token` reports, in seconds (61 to 840):
+/// clients (kube-rs, client-go) then fetch a new token sooner, which is how
+/// the tests see a long run refresh its token against an API server that
+/// honours tokens for less time. Anything else means 14 minutes.
+pub const EXPIRY_ENV: &str = "EKSSCALE_TOKEN_EXPIRY_SECONDS";
+
+/// How far ahead the ExecCredential's expiry is.
+pub fn lifetime(setting: Option<&str>) -> Duration {
+    setting
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| (61..=TOKEN_LIFETIME.as_secs()).contains(s))
+        .map(Duration::from_secs)
+        .unwrap_or(TOKEN_LIFETIME)
+}
 const URL_EXPIRES: Duration = Duration::from_secs(60);
 const STS_API_VERSION: &str = "2011-06-15";
 pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1beta1";
@@ -132,7 +146,8 @@ pub async fn exec_credential(
     })?;
     let now = SystemTime::now();
     let token = token(&creds, region, cluster, now)?;
-    let expires = jiff::Timestamp::try_from(now + TOKEN_LIFETIME).context("clock out of range")?;
+    let lifetime = lifetime(std::env::var(EXPIRY_ENV).ok().as_deref());
+    let expires = jiff::Timestamp::try_from(now + lifetime).context("clock out of range")?;
     Ok(ExecCredential {
         kind: "ExecCredential",
         api_version: EXEC_API_VERSION,
@@ -147,6 +162,15 @@ pub async fn exec_credential(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_can_only_be_shortened_within_bounds() {
+        assert_eq!(lifetime(None), TOKEN_LIFETIME);
+        assert_eq!(lifetime(Some("90")), Duration::from_secs(90));
+        for bad in ["60", "841", "0", "-5", "soon", ""] {
+            assert_eq!(lifetime(Some(bad)), TOKEN_LIFETIME, "{bad}");
+        }
+    }
     use std::process::Command;
 
     fn fixed() -> (Credentials, SystemTime) {

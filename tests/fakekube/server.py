@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -120,7 +121,7 @@ class FakeKube:
             if self.verbose:
                 print(f"fakekube: token rejected: {rejected}", file=sys.stderr, flush=True)
             return None
-        self.stats.record_eks_token(True)
+        self.stats.record_eks_token(True, hashlib.sha256(token.encode()).hexdigest())
         return identity.user()
 
     def _hook(self, method: str, path: str, body: bytes) -> Response:
@@ -264,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="aws-iam: require EKS tokens (k8s-aws-v1.), verified against --sts-endpoint")
     parser.add_argument("--sts-endpoint", help="the STS the presigned GetCallerIdentity URL is sent to")
     parser.add_argument("--cluster-name", help="the cluster name tokens must be signed for (x-k8s-aws-id)")
+    parser.add_argument("--token-lifetime", type=float, default=15 * 60,
+                        help="seconds after X-Amz-Date an EKS token is honoured (EKS: 15 minutes); shorter makes "
+                             "a client refresh its token during a test")
     parser.add_argument("--eks-endpoint", help="look Pod Identity associations up there (needs --cluster-name)")
     parser.add_argument("--aws-endpoint",
                         help="the AWS emulator the cloud controllers call to delete load balancers and EBS volumes "
@@ -294,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "reads_only": args.fail_reads_only})
     except faults.FaultConfigError as exc:
         parser.error(str(exc))
-    authenticator = EksAuthenticator(args.sts_endpoint, args.cluster_name) if args.auth == "aws-iam" else None
+    authenticator = (EksAuthenticator(args.sts_endpoint, args.cluster_name, args.token_lifetime)
+                     if args.auth == "aws-iam" else None)
     eks = EksAssociations(args.eks_endpoint, args.cluster_name, args.aws_region) if args.eks_endpoint else None
     aws = AwsCloud(args.aws_endpoint.rstrip("/"), args.aws_region, args.verbose) if args.aws_endpoint else None
     cloud = CloudSettings(args.aws_region, args.cluster_name or "", aws)

@@ -47,6 +47,7 @@ class RequestStats:
         self._verbs: Counter[str] = Counter()
         self._authorization: Counter[str] = Counter()
         self._eks_tokens: Counter[str] = Counter()
+        self._distinct_tokens: set[str] = set()  # SHA-256 of each valid token, never the token
         self._faults: Counter[str] = Counter()
 
     def record(self, method: str, route: Route | None, media_type: str, authorization: str) -> None:
@@ -55,9 +56,11 @@ class RequestStats:
             self._verbs[kube_verb(method, route, media_type)] += 1
             self._authorization[authorization_kind(authorization)] += 1
 
-    def record_eks_token(self, valid: bool) -> None:
+    def record_eks_token(self, valid: bool, digest: str | None = None) -> None:
         with self._lock:
             self._eks_tokens["valid" if valid else "rejected"] += 1
+            if valid and digest:
+                self._distinct_tokens.add(digest)
 
     def record_fault(self, kind: str) -> None:
         with self._lock:
@@ -65,8 +68,9 @@ class RequestStats:
 
     def snapshot(self, resource_version: int) -> dict[str, Any]:
         """Counts since the last reset; `writes` is how many times stored state changed; `eksTokens` how many
-        requests carried a valid EKS token and how many were refused (--auth aws-iam); `faults` what was
-        injected."""
+        requests carried a valid EKS token and how many were refused (--auth aws-iam), `eksTokensDistinct` how
+        many different valid tokens were seen (a client that refreshes its token shows more than one);
+        `faults` what was injected."""
         with self._lock:
             return {
                 "total": sum(self._routes.values()),
@@ -74,6 +78,7 @@ class RequestStats:
                 "byVerb": dict(sorted(self._verbs.items())),
                 "authorization": {kind: self._authorization[kind] for kind in ("bearer", "other", "none")},
                 "eksTokens": {kind: self._eks_tokens[kind] for kind in ("valid", "rejected")},
+                "eksTokensDistinct": len(self._distinct_tokens),
                 "faults": {kind: self._faults[kind] for kind in FAULT_KINDS},
                 "writes": resource_version - self._baseline,
             }
