@@ -385,24 +385,28 @@ mod tests {
             "spec:\n  vpc:\n    zones: 3\n    natGateway: perZone\n  nodeGroups:\n    - name: a\n      instanceTypes: [m6i.large]\n      perZone: true\n      minSize: 1\n      desiredSize: 2\n      maxSize: 3\n      volumeSize: 50\n    - name: s\n      instanceTypes: [m6i.xlarge]\n      capacityType: SPOT\n      minSize: 0\n      desiredSize: 1\n      maxSize: 3\n",
         );
         let p = crate::catalog::prices::table();
-        let r = "us-west-2";
+        let r = "us-east-2";
         let e = estimate(&Inventory::of_spec(&spec, 3), r, p);
         let h = HOURS_PER_MONTH;
         let want = 0.10 * h
-            + 3.0 * p.get(r, "nat-gateway").unwrap_or(f64::NAN) * h
+            + 3.0 * p.get(r, "nat-gateway").unwrap() * h
             + 3.0 * p.get(r, "public-ipv4").unwrap() * h
             + 6.0 * p.get(r, "ec2:m6i.large").unwrap() * h
             + (1.0 - p.spot_discount) * p.get(r, "ec2:m6i.xlarge").unwrap() * h
             + (6.0 * 50.0 + 20.0) * p.get(r, "ebs-gp3-gb-month").unwrap_or(f64::NAN);
-        // us-west-2 has no NAT gateway or EBS price in the table: unknown,
-        // and left out of the total (which says it is incomplete).
+        // us-east-2 has no EBS price in the table: unknown, and left out of
+        // the total (which says it is incomplete).
         assert!(want.is_nan());
         assert!(!e.complete);
-        assert_eq!(e.unknown, ["NAT gateway", "EBS gp3 root volumes"]);
+        assert_eq!(e.unknown, ["EBS gp3 root volumes"]);
         let known: f64 = e.items.iter().filter_map(|l| l.monthly).sum();
         assert!((e.monthly_total.unwrap() - known).abs() < 0.01);
-        let nat = e.items.iter().find(|l| l.item == "NAT gateway").unwrap();
-        assert_eq!((nat.quantity, nat.unit_price), (3.0, None));
+        let ebs = e
+            .items
+            .iter()
+            .find(|l| l.item == "EBS gp3 root volumes")
+            .unwrap();
+        assert_eq!((ebs.quantity, ebs.unit_price), (320.0, None));
 
         let r = "us-east-1";
         let e = estimate(&Inventory::of_spec(&spec, 3), r, p);
