@@ -108,6 +108,23 @@ pub fn addon(name: &str) -> Option<&'static AddonInfo> {
     ADDONS.iter().find(|a| a.name == name)
 }
 
+/// The `configurationValues` eksscale sets on an add-on (EKS checks them
+/// against the add-on's configuration schema, `DescribeAddonConfiguration`).
+/// The EBS CSI driver tags every volume it creates with the cluster's
+/// ownership tags (`controller.extraVolumeTags`, in that schema; by default
+/// its volumes carry no cluster name), so `down` finds the volumes a claim
+/// left behind even when the Kubernetes API is gone. Other add-ons: none,
+/// and a user's own values are left alone.
+pub fn addon_configuration(name: &str, cluster: &str, region: &str) -> Option<String> {
+    use crate::aws::tags::{TAG_CLUSTER, TAG_REGION};
+    (name == "aws-ebs-csi-driver").then(|| {
+        let mut tags = serde_json::Map::new();
+        tags.insert(TAG_CLUSTER.into(), cluster.into());
+        tags.insert(TAG_REGION.into(), region.into());
+        serde_json::json!({ "controller": { "extraVolumeTags": tags } }).to_string()
+    })
+}
+
 /// A KEDA release eksscale can install, the Kubernetes versions KEDA tested
 /// it on (KEDA's compatibility matrix), and what its release manifest
 /// contains: every object (kind, namespace, name) and the images it runs. A

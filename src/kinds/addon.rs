@@ -28,6 +28,8 @@ pub const DELETION: Deletion = Deletion::Each;
 
 pub const VERSION: &str = "version";
 pub const SA_ROLE_ARN: &str = "serviceAccountRoleArn";
+/// EKS `configurationValues` (JSON), `none` when unset.
+pub const CONFIG: &str = "configurationValues";
 pub const STATUS_COLUMNS: &[&str] = &[VERSION];
 
 const TIMEOUT: Duration = Duration::from_secs(25 * 60);
@@ -55,6 +57,9 @@ pub struct Desired {
     /// Pod networking, DNS or service routing: removed from EKS management
     /// with `preserve`, never from the cluster.
     pub core: bool,
+    /// `configurationValues` eksscale sets (`catalog::addon_configuration`);
+    /// `None` leaves whatever the add-on has (a user's own settings).
+    pub configuration: Option<String>,
 }
 
 impl Desired {
@@ -77,6 +82,19 @@ impl Desired {
                     })
                 }),
             )
+            .mutable(CONFIG, {
+                let (want, lookup) = (d.configuration.clone(), own.clone());
+                Value::computed(move |r| {
+                    Some(match &want {
+                        Some(c) => c.clone(),
+                        // Not eksscale's to set: never a change.
+                        None => r
+                            .get(&lookup)
+                            .and_then(|o| o.attrs.get(CONFIG).cloned())
+                            .unwrap_or_else(|| "none".into()),
+                    })
+                })
+            })
             .tagged(tags);
         match &d.role {
             Some(role) => node.dep(role).mutable(SA_ROLE_ARN, Value::arn_of(role)),
@@ -179,6 +197,12 @@ fn observe(a: &aws_sdk_eks::types::Addon, cluster: &str, region: &str) -> Observ
         .attr(
             SA_ROLE_ARN,
             a.service_account_role_arn().unwrap_or("none"),
+        )
+        .attr(
+            CONFIG,
+            a.configuration_values()
+                .filter(|c| !c.is_empty())
+                .unwrap_or("none"),
         );
     o.arn = a.addon_arn().map(str::to_string);
     o.state = a.status().map(|s| s.as_str().to_string());
@@ -235,6 +259,7 @@ pub async fn ensure(
                     .addon_name(&a.name)
                     .addon_version(&version)
                     .set_service_account_role_arn(role.clone())
+                    .set_configuration_values(a.configuration.clone())
                     .resolve_conflicts(ResolveConflicts::Overwrite)
                     .set_tags(Some(tags::to_map(&node.tags)))
                     .send()
@@ -245,7 +270,7 @@ pub async fn ensure(
             Done::with(Outcome::Created, &version)
         }
         Ensure::Update { obs, .. } => {
-            if e.touches(VERSION) || e.touches(SA_ROLE_ARN) {
+            if e.touches(VERSION) || e.touches(SA_ROLE_ARN) || e.touches(CONFIG) {
                 let u = cx
                     .aws
                     .eks
@@ -254,6 +279,7 @@ pub async fn ensure(
                     .addon_name(&a.name)
                     .addon_version(&version)
                     .set_service_account_role_arn(role.clone())
+                    .set_configuration_values(a.configuration.clone())
                     .resolve_conflicts(ResolveConflicts::Overwrite)
                     .send()
                     .await
@@ -439,6 +465,7 @@ mod tests {
             before_nodes: false,
             runs_on: vec![],
             core: true,
+            configuration: None,
         }
         .node(Tags::new());
         let a = aws_sdk_eks::types::Addon::builder()
@@ -463,6 +490,7 @@ mod tests {
             before_nodes: true,
             runs_on: vec![],
             core: true,
+            configuration: None,
         }
         .node(Tags::new());
         let newer = Observed::new(Kind::Addon, "vpc-cni").attr(VERSION, "v1.20.0-eksbuild.1");
@@ -470,6 +498,40 @@ mod tests {
         assert_eq!(
             node.attrs[VERSION].value.resolve(&world).as_deref(),
             Some("v1.20.0-eksbuild.1")
+        );
+    }
+
+    #[test]
+    fn configuration_is_compared_only_where_eksscale_sets_it() {
+        let desired = |configuration: Option<&str>| {
+            Desired {
+                name: "aws-ebs-csi-driver".into(),
+                cluster: "eks-cluster".into(),
+                version: "v1.40.0-eksbuild.1".into(),
+                role: None,
+                before_nodes: false,
+                runs_on: vec![],
+                core: false,
+                configuration: configuration.map(str::to_string),
+            }
+            .node(Tags::new())
+        };
+        let users = Observed::new(Kind::Addon, "aws-ebs-csi-driver")
+            .attr(CONFIG, r#"{"controller":{"replicaCount":3}}"#);
+        let world: BTreeMap<String, Observed> = [(id("aws-ebs-csi-driver"), users)].into();
+        // Not eksscale's: the user's value stands.
+        assert_eq!(
+            desired(None).attrs[CONFIG].value.resolve(&world).as_deref(),
+            Some(r#"{"controller":{"replicaCount":3}}"#)
+        );
+        assert_eq!(
+            desired(None).attrs[CONFIG].value.resolve(&BTreeMap::<String, Observed>::new()).as_deref(),
+            Some("none")
+        );
+        // eksscale's: its value, whatever is there.
+        assert_eq!(
+            desired(Some("{}")).attrs[CONFIG].value.resolve(&world).as_deref(),
+            Some("{}")
         );
     }
 }

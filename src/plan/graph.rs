@@ -513,6 +513,7 @@ fn eks(spec: &Spec, zones: &[ZoneLayout], inputs: &Inputs) -> Vec<Node> {
                     schedulable.clone()
                 },
                 core: info.is_some_and(|i| i.core),
+                configuration: crate::catalog::addon_configuration(name, &spec.name, &spec.region),
             }
             .node(base_tags(spec, &id)),
         );

@@ -11,7 +11,7 @@ fn config(ws: &Workspace, name: &str, region: &str) {
     ws.config(
         name,
         region,
-        "  vpc:\n    zones: 2\n    natGateway: none\n  addons: [vpc-cni, coredns, kube-proxy]\n  nodeGroups:\n    - name: general\n      minSize: 1\n      desiredSize: 1\n      maxSize: 2\n  keda:\n    enabled: false\n  samples: []\n",
+        "  vpc:\n    zones: 2\n    natGateway: none\n  addons: [vpc-cni, coredns, kube-proxy, aws-ebs-csi-driver]\n  nodeGroups:\n    - name: general\n      minSize: 1\n      desiredSize: 1\n      maxSize: 2\n  keda:\n    enabled: false\n  samples: []\n",
     );
 }
 
@@ -81,20 +81,45 @@ async fn kubernetes_made(aws: &Reader, name: &str, region: &str) -> (String, Str
         .send()
         .await
         .unwrap();
+    // The EBS CSI driver tags a volume with its defaults (no cluster name
+    // among them) plus the add-on's extraVolumeTags, which eksscale set to
+    // the cluster's ownership tags.
+    let addon = aws
+        .eks
+        .describe_addon()
+        .cluster_name(name)
+        .addon_name("aws-ebs-csi-driver")
+        .send()
+        .await
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        addon
+            .addon()
+            .and_then(|a| a.configuration_values())
+            .expect("eksscale sets the driver's configurationValues"),
+    )
+    .unwrap();
+    let extra = config["controller"]["extraVolumeTags"]
+        .as_object()
+        .expect("extraVolumeTags")
+        .clone();
+    assert_eq!(extra["eksscale.io/cluster"], name, "{config}");
+    assert_eq!(extra["eksscale.io/region"], region, "{config}");
+    let mut volume_tags = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
+        .tags(tag("CSIVolumeName", "pvc-0123"))
+        .tags(tag("kubernetes.io/created-for/pvc/name", "data"))
+        .tags(tag("ebs.csi.aws.com/cluster", "true"));
+    for (k, v) in &extra {
+        volume_tags = volume_tags.tags(tag(k, v.as_str().unwrap()));
+    }
     let vol = aws
         .ec2
         .create_volume()
         .availability_zone(subnet.availability_zone().unwrap())
         .size(10)
         .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
-                .tags(tag(&format!("kubernetes.io/cluster/{name}"), "owned"))
-                .tags(tag("kubernetes.io/created-for/pvc/name", "data"))
-                .tags(tag("ebs.csi.aws.com/cluster", "true"))
-                .build(),
-        )
+        .tag_specifications(volume_tags.build())
         .send()
         .await
         .unwrap()
@@ -120,7 +145,6 @@ async fn kubernetes_made(aws: &Reader, name: &str, region: &str) -> (String, Str
         .network_interface_id()
         .unwrap()
         .to_string();
-    let _ = region;
     (lb, vol, eni)
 }
 
@@ -225,6 +249,13 @@ async fn down_deletes_load_balancers_and_volumes_through_kubernetes_and_proves_n
     let kc = kc.to_str().unwrap();
     let aws = Reader::new(region).await;
     ws.run(&["up", "--kubeconfig", kc]).expect(0);
+    // The EBS CSI driver's configurationValues (eksscale's volume tags) are
+    // compared like every attribute: a second `up` changes nothing.
+    let again = ws
+        .run(&["up", "--kubeconfig", kc, "-o", "json"])
+        .expect(0)
+        .summary();
+    assert_eq!(again["aws_calls"]["mutating"], 0, "{again}");
     let (lb, vol, eni) = kubernetes_made(&aws, &name, region).await;
     user_objects(&kube, &vol).await;
     assert_eq!(exists(&aws, &lb, &vol, &eni).await, (true, true, true));
