@@ -1,6 +1,6 @@
 //! The Kubernetes part of `plan`: what `up` would create, update and prune
-//! in the cluster (KEDA with the manifest installer, and the samples), read
-//! without writing. Skipped, with the reason, when the cluster does not exist
+//! in the cluster (KEDA's objects with the manifest installer, its helm
+//! release with the helm installer, and the samples), read without writing. Skipped, with the reason, when the cluster does not exist
 //! yet or its API cannot be reached.
 
 use std::path::Path;
@@ -11,6 +11,8 @@ use serde::Serialize;
 use super::plan::Prepared;
 use crate::cli::Global;
 use crate::engine::Outcome;
+use crate::keda::helm;
+use crate::keda::install::Install;
 use crate::kinds::Kind;
 use crate::kinds::steps::by_key;
 use crate::kube::object::Object;
@@ -29,11 +31,31 @@ pub struct KubePlan {
     pub unchanged: usize,
     /// Applied by eksscale earlier, no longer asked for: `up` deletes them.
     pub delete: Vec<String>,
+    /// `keda.installer: helm`: what `up` does to the release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm_release: Option<HelmPreview>,
+}
+
+/// What `up` would do to the KEDA helm release (read with `helm list` and
+/// `helm get values`; nothing is installed).
+#[derive(Debug, Serialize)]
+pub struct HelmPreview {
+    /// `install`, `upgrade` or `unchanged`.
+    pub action: &'static str,
+    /// The chart `up` installs, e.g. `keda-2.20.2`.
+    pub chart: String,
+    /// The release as it is (chart and status), when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 impl KubePlan {
     pub fn has_changes(&self) -> bool {
         !(self.create.is_empty() && self.update.is_empty() && self.delete.is_empty())
+            || self
+                .helm_release
+                .as_ref()
+                .is_some_and(|h| h.action != "unchanged")
     }
 
     pub fn text(&self) -> String {
@@ -47,6 +69,20 @@ impl KubePlan {
             self.delete.len(),
             self.unchanged
         );
+        if let Some(h) = &self.helm_release {
+            let (sign, current) = match h.action {
+                "install" => ("+", String::new()),
+                "upgrade" => (
+                    "~",
+                    format!(", now {}", h.current.as_deref().unwrap_or("?")),
+                ),
+                _ => (" ", String::new()),
+            };
+            out.push_str(&format!(
+                "  {sign} helm release keda/keda: {} ({}{current})\n",
+                h.action, h.chart
+            ));
+        }
         for (sign, list) in [
             ("+", &self.create),
             ("~", &self.update),
@@ -61,19 +97,52 @@ impl KubePlan {
 }
 
 /// The objects `up` applies for this config (KEDA's with the manifest
-/// installer, the samples'), or why they cannot be known here.
-async fn wanted(p: &Prepared, dir: &Path) -> anyhow::Result<Vec<Object>> {
+/// installer, the samples'), and the helm install (with `installer: helm`),
+/// or why they cannot be known here.
+async fn wanted(p: &Prepared, dir: &Path) -> anyhow::Result<(Vec<Object>, Option<Install>)> {
     let mut out = Vec::new();
-    if p.spec.keda.enabled
-        && p.spec.keda.installer == crate::spec::KedaInstaller::Manifest
-        && let crate::keda::install::Install::Manifest { objects, .. } =
-            crate::keda::install::prepare(&p.spec, &p.account, dir).await?
-    {
-        out.extend(objects);
+    let mut helm = None;
+    if p.spec.keda.enabled {
+        match crate::keda::install::prepare(&p.spec, &p.account, dir).await? {
+            Install::Manifest { objects, .. } => out.extend(objects),
+            h @ Install::Helm { .. } => helm = Some(h),
+        }
     }
     let (samples, _) = p.sample_objects()?;
     out.extend(samples);
-    Ok(out)
+    Ok((out, helm))
+}
+
+/// What `up` would do to the helm release, read through the same access
+/// `up` gives helm.
+async fn helm_preview(
+    p: &Prepared,
+    access: &KubeAccess,
+    world: &dyn crate::kinds::Resolve,
+    install: &Install,
+) -> anyhow::Result<Option<HelmPreview>> {
+    let Install::Helm {
+        helm,
+        chart_version,
+        values,
+        ..
+    } = install
+    else {
+        return Ok(None);
+    };
+    let dir = crate::keda::install::helm_workdir()?;
+    let access =
+        crate::keda::install::helm_access(access, &p.spec.name, &p.spec.region, world, dir.path())?;
+    let current = helm::release(helm, &access).await?;
+    Ok(Some(HelmPreview {
+        action: match helm::decide(current.as_ref(), chart_version, values) {
+            helm::Action::Install => "install",
+            helm::Action::Upgrade => "upgrade",
+            helm::Action::None => "unchanged",
+        },
+        chart: format!("{}-{chart_version}", helm::CHART),
+        current: current.map(|r| format!("{} {}", r.chart, r.status)),
+    }))
 }
 
 pub async fn plan(g: &Global, p: &Prepared) -> KubePlan {
@@ -98,11 +167,17 @@ pub async fn plan(g: &Global, p: &Prepared) -> KubePlan {
         Ok(v) => v,
         Err(why) => return skipped(why),
     };
-    let wanted = match wanted(p, &super::config_dir(g)).await {
+    let (wanted, helm_install) = match wanted(p, &super::config_dir(g)).await {
         Ok(w) => w,
         Err(e) => return skipped(format!("{e:#}")),
     };
     let mut out = KubePlan::default();
+    if let Some(install) = &helm_install {
+        match helm_preview(p, &access, &world, install).await {
+            Ok(h) => out.helm_release = h,
+            Err(e) => return skipped(format!("reading the helm release: {e:#}")),
+        }
+    }
     // Read a few at a time, as `up` applies them; reported in config order.
     let previews: Vec<_> = futures::stream::iter(&wanted)
         .map(|o| {

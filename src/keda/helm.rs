@@ -82,6 +82,21 @@ pub fn values(spec: &KedaSpec, cluster: &str, role_arn: &str) -> anyhow::Result<
     if spec.operator_replicas > 1 {
         v["podDisruptionBudget"] = json!({"operator": {"minAvailable": 1}});
     }
+    // A mirror: the chart's `image.<component>.registry` / `.repository`
+    // (chart values since 2.x; default `ghcr.io` + `kedacore/<image>`), so
+    // the images come from where the manifest installer would take them.
+    if let Some(mirror) = &spec.image_registry {
+        let (registry, path) = mirror.split_once('/').unwrap_or((mirror.as_str(), ""));
+        let repository = |image: &str| match path {
+            "" => image.to_string(),
+            p => format!("{p}/{image}"),
+        };
+        v["image"] = json!({
+            "keda": {"registry": registry, "repository": repository("keda")},
+            "metricsApiServer": {"registry": registry, "repository": repository("keda-metrics-apiserver")},
+            "webhooks": {"registry": registry, "repository": repository("keda-admission-webhooks")},
+        });
+    }
     if spec.identity == KedaIdentity::Irsa {
         v["podIdentity"] = json!({"aws": {"irsa": {
             "enabled": true,
@@ -321,6 +336,28 @@ mod tests {
         assert!(v.get("podIdentity").is_none());
         assert!(v.get("podDisruptionBudget").is_none());
         assert_eq!(v["operator"]["replicaCount"], 1);
+    }
+
+    #[test]
+    fn a_mirror_registry_sets_every_image() {
+        let mut s = spec(KedaIdentity::Irsa, 2);
+        assert!(values(&s, "demo", "arn").unwrap().get("image").is_none());
+        s.image_registry = Some("registry.example.com/mirror/kedacore".into());
+        let v = values(&s, "demo", "arn").unwrap();
+        for (component, image) in [
+            ("keda", "keda"),
+            ("metricsApiServer", "keda-metrics-apiserver"),
+            ("webhooks", "keda-admission-webhooks"),
+        ] {
+            assert_eq!(v["image"][component]["registry"], "registry.example.com");
+            assert_eq!(
+                v["image"][component]["repository"],
+                format!("mirror/kedacore/{image}")
+            );
+        }
+        s.image_registry = Some("registry.example.com".into());
+        let v = values(&s, "demo", "arn").unwrap();
+        assert_eq!(v["image"]["keda"]["repository"], "keda");
     }
 
     #[test]

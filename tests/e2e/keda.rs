@@ -495,6 +495,59 @@ async fn keda_with_helm_installs_the_chart_with_generated_values() {
         "no second upgrade"
     );
 
+    // --- plan reads the release (helm list, get values) and installs nothing.
+    let plan = |config: &str, code: i32| {
+        ws.config(&name, region, config);
+        ws.run_env(
+            &["plan", "--kubeconfig", kc, "--exit-code", "-o", "json"],
+            &helm.env(),
+        )
+        .expect(code)
+        .summary()
+    };
+    let same = spec_with("irsa", "vpc-cni, coredns, kube-proxy", "installer: helm");
+    let p = plan(&same, 0);
+    assert_eq!(
+        p["kubernetes"]["helm_release"]["action"], "unchanged",
+        "{p}"
+    );
+    assert_eq!(
+        p["kubernetes"]["helm_release"]["chart"], "keda-2.20.2",
+        "{p}"
+    );
+    let mirror = spec_with(
+        "irsa",
+        "vpc-cni, coredns, kube-proxy",
+        "installer: helm\n    imageRegistry: registry.example.com/kedacore",
+    );
+    let p = plan(&mirror, 3);
+    assert_eq!(p["kubernetes"]["helm_release"]["action"], "upgrade", "{p}");
+    assert_eq!(p["aws_calls"]["mutating"], 0, "{p}");
+    assert_eq!(
+        helm.calls().iter().filter(|c| c[0] == "upgrade").count(),
+        1,
+        "plan upgrades nothing"
+    );
+    // up upgrades the release; the chart pulls every image from the mirror.
+    ws.run_env(&["up", "--kubeconfig", kc, "-o", "json"], &helm.env())
+        .expect(0);
+    for d in [
+        "keda-operator",
+        "keda-operator-metrics-apiserver",
+        "keda-admission-webhooks",
+    ] {
+        let image =
+            kube.find("Deployment", d).await["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        assert!(
+            image.starts_with("registry.example.com/kedacore/"),
+            "{d}: {image}"
+        );
+    }
+    ws.config(&name, region, &same);
+
     // --- render: the chart values up hands to helm.
     let r = ws.run(&["render", "-o", "json"]).expect(0);
     let r: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();

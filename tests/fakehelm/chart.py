@@ -38,6 +38,10 @@ KNOWN: dict[str, Any] = {
     # kedacore/charts keda/values.yaml: `crds.install` (default true) and `crds.additionalAnnotations`
     # (e.g. `helm.sh/resource-policy: keep` to keep the CRDs on uninstall). eksscale sets neither.
     "crds": {"install": bool, "additionalAnnotations": dict},
+    # keda/values.yaml `image.<component>.{registry,repository,tag}` (registry ghcr.io, repository
+    # kedacore/<image>, tag the appVersion): eksscale sets registry and repository for a mirror.
+    "image": {component: {"registry": str, "repository": str, "tag": str}
+              for component in ("keda", "metricsApiServer", "webhooks")},
 }
 
 
@@ -124,10 +128,22 @@ def render(name: str, namespace: str, version: str, values: dict[str, Any]) -> l
     spread = values.get("topologySpreadConstraints", {})
     replicas = values.get("operator", {}).get("replicaCount", 1)
 
+    images = values.get("image", {})
+
+    def image_ref(component: str, image: str) -> str:
+        """`{{ registry }}/{{ repository }}:{{ tag | default appVersion }}` as the chart's Deployments write it
+        (values `image.keda`, `image.metricsApiServer`, `image.webhooks`; defaults ghcr.io, kedacore/<image>)."""
+        given = images.get(component, {})
+        registry = given.get("registry", "ghcr.io")
+        repository = given.get("repository", f"kedacore/{image}")
+        return f"{registry}/{repository}:{given.get('tag') or version}"
+
     def deployment(app: str, image: str, spread_key: str, count: int, port: int) -> dict[str, Any]:
+        component = {"keda": "keda", "keda-metrics-apiserver": "metricsApiServer",
+                     "keda-admission-webhooks": "webhooks"}[image]
         pod: dict[str, Any] = {
             "serviceAccountName": OPERATOR,
-            "containers": [{"name": app, "image": f"ghcr.io/kedacore/{image}:{version}",
+            "containers": [{"name": app, "image": image_ref(component, image),
                             "ports": [{"containerPort": port, "name": "https" if port != 8080 else "http"}]}],
         }
         if spread.get(spread_key):

@@ -63,6 +63,21 @@ def test_values_are_checked_against_the_chart_names_and_types() -> None:
             helm.check_values(bad)
 
 
+def test_images_come_from_the_image_values_as_the_charts_deployments_write_them() -> None:
+    mirror = {"registry": "registry.example.com", "repository": "mirror/kedacore/keda"}
+    helm.check_values({"image": {"keda": mirror}})
+    objects = helm.render("keda", "keda", "2.20.2", {"image": {"keda": mirror}})
+    images = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+              for o in objects if o["kind"] == "Deployment"}
+    assert images == {
+        helm.OPERATOR: "registry.example.com/mirror/kedacore/keda:2.20.2",
+        helm.METRICS: "ghcr.io/kedacore/keda-metrics-apiserver:2.20.2",
+        helm.WEBHOOKS: "ghcr.io/kedacore/keda-admission-webhooks:2.20.2",
+    }
+    with pytest.raises(helm.HelmError, match=r"image\.keda\.digest is not a value"):
+        helm.check_values({"image": {"keda": {"digest": "sha256:0"}}})
+
+
 def test_timeouts_are_go_durations() -> None:
     assert helm.parse_duration("5m0s") == 300
     assert helm.parse_duration("1m30s") == 90
