@@ -206,9 +206,11 @@ pub const KEDA_RELEASES: &[KedaRelease] = &[KedaRelease {
     objects: KEDA_2_20_2_OBJECTS,
     images: &["keda", "keda-metrics-apiserver", "keda-admission-webhooks"],
     registry: "ghcr.io/kedacore",
-    // kedacore/charts index.yaml lists keda-2.20.1.tgz with appVersion 2.20.1,
-    // and every 2.20 chart so far with its KEDA's number; check with
-    // `helm search repo kedacore/keda --versions` when adding a release.
+    // Chart keda-2.20.2.tgz (kedacore.github.io/charts) has appVersion 2.20.2:
+    // public install guides pin "KEDA 2.20.2 (chart 2.20.2, appVersion
+    // 2.20.2)" and `helm pull kedacore/keda --version 2.20.2`; the index
+    // lists keda-2.20.1.tgz with appVersion 2.20.1. Check with `helm search
+    // repo kedacore/keda --versions` when adding a release.
     chart_version: Some("2.20.2"),
 }];
 
