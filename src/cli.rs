@@ -126,7 +126,7 @@ pub enum Command {
 
     /// Print an EKS authentication token as a client-go ExecCredential.
     #[command(
-        long_about = "Print an ExecCredential (client.authentication.k8s.io/v1beta1) whose token is a presigned STS GetCallerIdentity URL for the cluster, exactly as `aws eks get-token` makes it, valid for 15 minutes. kubectl calls this through the kubeconfig entry `eksscale kubeconfig` writes. Makes no AWS call and never logs the token or keys.",
+        long_about = "Print an ExecCredential (client.authentication.k8s.io/v1beta1) whose token is a presigned STS GetCallerIdentity URL for the cluster, exactly as `aws eks get-token` makes it: the API server honours it for 15 minutes, and its expirationTimestamp says 14 (EKSSCALE_TOKEN_EXPIRY_SECONDS, 61 to 840, says sooner). kubectl calls this through the kubeconfig entry `eksscale kubeconfig` writes. Makes no AWS call and never logs the token or keys.",
         after_help = "Examples:\n  eksscale token --name demo --region us-west-2\n  eksscale token --name demo | jq -r .status.token"
     )]
     Token(TokenArgs),

@@ -260,13 +260,33 @@ impl Aws {
 /// GetCallerIdentity), so a missing or expired credential is reported before
 /// anything else happens. Returns the clients and the account id.
 pub async fn connect_checked(region: &str) -> anyhow::Result<(Aws, String)> {
+    use aws_smithy_runtime_api::client::result::SdkError;
     let aws = Aws::connect(region).await;
-    let who = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot use AWS credentials: {}\nSet AWS_PROFILE (and run `aws sso login` for SSO profiles), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
-            describe_error("sts:GetCallerIdentity", e)
+    // Three attempts, not the run's eight: an endpoint that cannot be reached
+    // is said in seconds.
+    let who = aws
+        .sts
+        .get_caller_identity()
+        .customize()
+        .config_override(
+            aws_sdk_sts::config::Builder::default()
+                .retry_config(RetryConfig::standard().with_max_attempts(3)),
         )
-    })?;
+        .send()
+        .await
+        .map_err(|e| match e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => anyhow::anyhow!(
+                "cannot reach AWS STS for region {region}{}: {}\nCheck the region name, the network, HTTPS_PROXY/NO_PROXY, and AWS_ENDPOINT_URL if it is set.",
+                std::env::var("AWS_ENDPOINT_URL")
+                    .map(|u| format!(" at {u}"))
+                    .unwrap_or_default(),
+                describe_error("sts:GetCallerIdentity", e)
+            ),
+            e => anyhow::anyhow!(
+                "cannot use AWS credentials: {}\nSet AWS_PROFILE (and run `aws sso login` for SSO profiles), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+                describe_error("sts:GetCallerIdentity", e)
+            ),
+        })?;
     let account = who.account().unwrap_or_default().to_string();
     Ok((aws, account))
 }

@@ -146,7 +146,18 @@ pub async fn exec_credential(
     })?;
     let now = SystemTime::now();
     let token = token(&creds, region, cluster, now)?;
-    let lifetime = lifetime(std::env::var(EXPIRY_ENV).ok().as_deref());
+    let setting = std::env::var(EXPIRY_ENV).ok();
+    let lifetime = lifetime(setting.as_deref());
+    if let Some(s) = &setting
+        && lifetime == TOKEN_LIFETIME
+        && s.trim() != TOKEN_LIFETIME.as_secs().to_string()
+    {
+        // stderr: kubectl shows the exec plugin's stderr; stdout is the credential.
+        eprintln!(
+            "warning: {EXPIRY_ENV}={s:?} is not a number of seconds from 61 to {}; the token expires in 14 minutes",
+            TOKEN_LIFETIME.as_secs()
+        );
+    }
     let expires = jiff::Timestamp::try_from(now + lifetime).context("clock out of range")?;
     Ok(ExecCredential {
         kind: "ExecCredential",

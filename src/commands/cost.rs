@@ -10,6 +10,9 @@ use crate::cost::Estimate;
 
 #[derive(Serialize)]
 pub struct CostReport {
+    command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     #[serde(flatten)]
     estimate: Estimate,
     #[serde(skip)]
@@ -42,6 +45,8 @@ pub async fn run(g: &Global) -> anyhow::Result<CostReport> {
     let spec = loaded.spec;
     let table = crate::catalog::prices::table();
     Ok(CostReport {
+        command: "cost",
+        ok: true,
         estimate: crate::cost::of_spec(&spec, spec.vpc.zones.count()),
         covered: table.covers(&spec.region),
         regions: table.regions(),

@@ -122,6 +122,8 @@ async fn find_all(g: &Global, a: &RegionsArgs) -> anyhow::Result<Vec<Found>> {
 #[derive(Serialize)]
 pub struct ListReport {
     command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     clusters: Vec<Found>,
     prices_as_of: String,
 }
@@ -184,6 +186,7 @@ impl Report for ListReport {}
 pub async fn list(g: &Global, a: RegionsArgs) -> anyhow::Result<ListReport> {
     Ok(ListReport {
         command: "list",
+        ok: true,
         clusters: find_all(g, &a).await?,
         prices_as_of: crate::catalog::prices::table().as_of.clone(),
     })
@@ -202,6 +205,8 @@ pub struct Reaped {
 #[derive(Serialize)]
 pub struct ReapReport {
     command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     dry_run: bool,
     /// Expired clusters (with --dry-run: what would be deleted).
     expired: Vec<Found>,
@@ -282,6 +287,7 @@ pub async fn reap(g: &Global, a: ReapArgs) -> anyhow::Result<ReapReport> {
     if a.dry_run || expired.is_empty() {
         return Ok(ReapReport {
             command: "reap",
+            ok: true,
             dry_run: a.dry_run,
             expired,
             reaped: Vec::new(),
@@ -343,6 +349,7 @@ pub async fn reap(g: &Global, a: ReapArgs) -> anyhow::Result<ReapReport> {
     }
     Ok(ReapReport {
         command: "reap",
+        ok: reaped.iter().all(|r| r.ok),
         dry_run: false,
         expired,
         reaped,

@@ -257,6 +257,8 @@ impl PlanCost {
 #[derive(Serialize)]
 pub struct PlanReport {
     command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     cluster: String,
     region: String,
     zones: Vec<String>,
@@ -329,6 +331,7 @@ pub async fn run(g: &Global, a: PlanArgs) -> anyhow::Result<PlanReport> {
         changes_pending: p.plan.has_changes() || kubernetes.has_changes(),
         kubernetes,
         command: "plan",
+        ok: true,
         cluster: p.spec.name.clone(),
         region: p.spec.region.clone(),
         zones: p.zone_names(),

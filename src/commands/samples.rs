@@ -28,6 +28,8 @@ pub struct Listed {
 #[derive(Serialize)]
 pub struct ListReport {
     command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     samples: Vec<Listed>,
 }
 
@@ -73,6 +75,7 @@ pub async fn list(g: &Global) -> anyhow::Result<ListReport> {
     };
     Ok(ListReport {
         command: "samples",
+        ok: true,
         samples: available
             .into_values()
             .map(|s: Sample| Listed {
@@ -114,6 +117,8 @@ pub struct Reading {
 #[derive(Serialize)]
 pub struct LoadReport {
     command: &'static str,
+    /// Whether the command did what it was asked (like every summary).
+    ok: bool,
     sample: String,
     queue_url: String,
     sent: u32,
@@ -245,6 +250,7 @@ pub async fn load(g: &Global, a: LoadArgs) -> anyhow::Result<LoadReport> {
     };
     Ok(LoadReport {
         command: "samples load",
+        ok: watch.as_ref().is_none_or(|w| w.drained),
         sample: sample.name.clone(),
         queue_url: url,
         sent,

@@ -110,6 +110,28 @@ fn errors_are_json_for_machines_and_exit_2_for_usage() {
 }
 
 #[test]
+fn an_unreachable_endpoint_is_not_called_a_credentials_problem() {
+    let ws = Workspace::new();
+    ws.config(
+        &unique_name("noreach"),
+        "us-west-2",
+        "  keda:\n    enabled: false\n  samples: []\n",
+    );
+    let mut cmd = ws.command("http://127.0.0.1:9", &["plan", "-o", "json"]);
+    let run = crate::common::Run(cmd.output().unwrap()).expect(1);
+    let error = run.summary()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("cannot reach AWS STS for region us-west-2 at http://127.0.0.1:9")
+            && error.contains("HTTPS_PROXY"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("credentials"),
+        "not a credentials problem: {error}"
+    );
+}
+
+#[test]
 fn down_refuses_without_a_terminal_unless_yes() {
     let ws = Workspace::new();
     ws.config(
