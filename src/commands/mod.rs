@@ -100,7 +100,24 @@ pub async fn load_config(g: &Global) -> anyhow::Result<Loaded> {
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
+    check_local_manifest(&loaded.spec.keda, &config_dir(g))?;
     Ok(loaded)
+}
+
+/// A local `keda.manifest` must exist before anything else happens (exit 2),
+/// not when KEDA's turn comes after the AWS work.
+fn check_local_manifest(k: &crate::spec::KedaSpec, dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(m) = k.manifest.as_deref().filter(|m| k.enabled && !m.starts_with("https://")) else {
+        return Ok(());
+    };
+    let path = dir.join(m);
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "spec.keda.manifest {m:?}: no such file ({}; a relative path is taken from the config file's directory); give the path of a KEDA release manifest, or remove keda.manifest to download the release",
+        path.display()
+    )))
 }
 
 /// The region to use when the config names none (asked only then).
