@@ -254,7 +254,7 @@ pub struct LoadArgs {
     /// How long --watch waits for the queue to drain (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
-    /// Seconds between two --watch readings.
+    /// Time between two --watch readings (e.g. 5s, 1m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub interval: std::time::Duration,
 }
@@ -280,7 +280,9 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Only this role: cluster, node, vpc-cni or keda-operator.
+    /// Only this role: cluster, node, vpc-cni, aws-ebs-csi-driver (with
+    /// that add-on), keda-operator, sample-<name> (a sample with a queue).
+    /// An unknown one is refused with this config's list.
     #[arg(long, conflicts_with = "operator")]
     pub role: Option<String>,
     /// Print instead the IAM policy the person or CI role running `up` and
@@ -302,6 +304,7 @@ pub struct TokenArgs {
 /// `90s`, `10m`, `1h`, `1h30m` (the same format as `spec.ttl`).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::validate::parse_duration(s)
+        .map_err(|e| format!("{e}: give a duration such as 90s, 10m or 1h30m"))
 }
 
 #[derive(Debug, Args, Clone)]

@@ -107,7 +107,11 @@ pub async fn load_config(g: &Global) -> anyhow::Result<Loaded> {
 /// A local `keda.manifest` must exist before anything else happens (exit 2),
 /// not when KEDA's turn comes after the AWS work.
 fn check_local_manifest(k: &crate::spec::KedaSpec, dir: &std::path::Path) -> anyhow::Result<()> {
-    let Some(m) = k.manifest.as_deref().filter(|m| k.enabled && !m.starts_with("https://")) else {
+    let Some(m) = k
+        .manifest
+        .as_deref()
+        .filter(|m| k.enabled && !m.starts_with("https://"))
+    else {
         return Ok(());
     };
     let path = dir.join(m);

@@ -147,11 +147,13 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
         return Ok(PolicyReport::Operator(doc));
     }
     let mut out = Vec::new();
+    let mut available = Vec::new();
     for node in nodes {
         let NodeSpec::IamRole(role) = &node.spec else {
             continue;
         };
         let purpose = node.id.trim_start_matches("iam-role/").to_string();
+        available.push(purpose.clone());
         if a.role.as_ref().is_some_and(|r| r != &purpose) {
             continue;
         }
@@ -165,8 +167,9 @@ pub async fn run(g: &Global, a: PolicyArgs) -> anyhow::Result<PolicyReport> {
     }
     if out.is_empty() {
         return Err(super::usage(format!(
-            "no role {:?}; roles for this config: cluster, node, vpc-cni (with the vpc-cni add-on), keda-operator (with KEDA)",
-            a.role.unwrap_or_default()
+            "no role {:?}; roles for this config: {}",
+            a.role.unwrap_or_default(),
+            available.join(", ")
         )));
     }
     Ok(PolicyReport::Roles(out))

@@ -40,11 +40,16 @@ pub(super) struct Checker {
 }
 
 impl Checker {
+    /// A problem at `path`; the message names the full path first (as
+    /// `spec.nodeGroups[0].desiredSize: ...`) unless it already does.
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
+        let (path, message) = (path.into(), message.into());
+        let message = if message.starts_with(&path) {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+        self.problems.push(Problem { path, message });
     }
     fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(Warning {
