@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 trap stop_servers EXIT
-ensure_venv
+ensure_venv --main-only
 cargo build --quiet --locked
 BIN="$ROOT/target/debug/eksscale"
 find_keda_manifest

@@ -12,8 +12,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 trap stop_servers EXIT
 
-ensure_venv
-log "building eksscale"
+ensure_venv --main-only
+log "building eksscale (the first build compiles the AWS SDK: about 17 minutes on 2 cores)"
 cargo build --quiet --locked
 BIN="$ROOT/target/debug/eksscale"
 

@@ -28,10 +28,14 @@ find_keda_manifest() {
 #   .venv-checkov  tests/samples/requirements-checkov.txt: checkov pins boto3 1.35,
 #                  which cannot share a venv with the boto3 moto needs
 # Exports EKSSCALE_CHECKOV (tests/samples/validate_samples.py runs it). Each venv
-# holds a `.gitignore` of `*`, so git never sees it.
+# holds a `.gitignore` of `*`, so git never sees it. `ensure_venv --main-only`
+# (the demo, the benchmark) creates only .venv.
 ensure_venv() {
   local dirs=("$VENV" "$ROOT/.venv-checkov")
   local reqs=("$ROOT/tests/requirements.txt" "$ROOT/tests/samples/requirements-checkov.txt")
+  if [[ "${1:-}" == --main-only ]]; then
+    dirs=("$VENV"); reqs=("$ROOT/tests/requirements.txt")
+  fi
   local pids=() i want pid failed=0
   for i in "${!dirs[@]}"; do
     want=$(sha256sum "${reqs[$i]}" | cut -d' ' -f1)
