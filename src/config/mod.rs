@@ -102,10 +102,12 @@ pub fn parse(
             file: file.to_string(),
             line: loc.map(|l| l.line()),
             column: loc.map(|l| l.column()),
-            // Name the field, like every validation error does.
+            // Name the field, like every validation error does (not for a
+            // top-level field that is missing: the location is then
+            // wherever the file ended, not where the field belongs).
             message: match path {
-                Some(p) => format!("{p}: {}", syntax_message(&e)),
-                None => syntax_message(&e),
+                Some(p) if !missing_top_level(&e) => format!("{p}: {}", syntax_message(&e)),
+                _ => syntax_message(&e),
             },
         }])
     })?;
@@ -229,10 +231,35 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
     };
     let msg = msg.trim_end_matches(':').trim();
     if msg.contains("missing field") {
-        format!("{msg} (see `eksscale init` for a complete example)")
+        let top = if missing_top_level(e) {
+            " at the top level of the file"
+        } else {
+            ""
+        };
+        format!("{msg}{top} (see `eksscale init` for a complete example)")
+    } else if msg.strip_prefix("invalid ").is_some_and(is_int_type) {
+        "must be a whole number, without quotes".to_string()
+    } else if msg.contains("tabs disallowed") {
+        format!("{msg}: YAML indents with spaces, not tabs")
     } else {
         msg.to_string()
     }
+}
+
+/// `i64`, `u16`, ...: serde-saphyr's "invalid i64" for a string where a
+/// number belongs.
+fn is_int_type(k: &str) -> bool {
+    k.len() > 1
+        && (k.starts_with('i') || k.starts_with('u'))
+        && k[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A missing `apiVersion`, `kind` or `metadata` (the file's own fields).
+fn missing_top_level(e: &serde_saphyr::Error) -> bool {
+    let raw = e.without_snippet().to_string();
+    ["apiVersion", "kind", "metadata"]
+        .iter()
+        .any(|f| raw.contains(&format!("missing field `{f}`")))
 }
 
 #[cfg(test)]
