@@ -209,6 +209,13 @@ impl Report for DownReport {
 }
 
 pub async fn run(g: &Global, a: DownArgs) -> anyhow::Result<DownReport> {
+    use std::io::IsTerminal;
+    // No one to ask and no --yes: refuse now, not after discovering everything.
+    if !a.dry_run && !g.yes && !std::io::stdin().is_terminal() {
+        return Err(super::usage(
+            "refusing to delete without confirmation: there is no terminal to ask on; pass --yes (or --dry-run to see what would be deleted)",
+        ));
+    }
     if let Some(path) = &g.kubeconfig {
         crate::kube::check_file_access(path, g.context.as_deref())
             .map_err(|e| super::usage(format!("{e}; nothing was deleted")))?;

@@ -46,6 +46,9 @@ pub async fn run(g: &Global, a: InitArgs) -> anyhow::Result<InitReport> {
             .await
             .unwrap_or_else(|| "us-west-2".to_string()),
     };
+    // The flags first, named as the user typed them (not as lines of a file
+    // that was never written).
+    super::check_identity(&a.name, &region)?;
     let text = starter::render(&a.name, &region)?;
     // Check before writing: an invalid --name or --region must not leave a file behind.
     config::parse(&g.file.display().to_string(), &text, None)?;
