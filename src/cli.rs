@@ -133,7 +133,7 @@ pub enum Command {
 
     /// Write the Kubernetes manifests `up` would apply.
     #[command(
-        long_about = "Write exactly what `up` would apply to Kubernetes (the customised KEDA install), one file per object under --out DIR, or a YAML stream on stdout. Works without a cluster: values that are not known yet (such as the KEDA role ARN before the role exists) are clearly marked placeholders, real values once they exist.",
+        long_about = "Write exactly what `up` would apply to Kubernetes (the customised KEDA install and the samples; with keda.installer: helm, the chart values instead of KEDA's objects), one file per object under --out DIR, or a YAML stream on stdout. Works without a cluster: values that are not known yet (such as the KEDA role ARN before the role exists) are clearly marked placeholders, real values once they exist.",
         after_help = "Examples:\n  eksscale render > keda.yaml\n  eksscale render --out manifests/\n  eksscale render | kubectl apply --server-side --field-manager=eksscale --dry-run=server -f -\n\nApply with --server-side, as eksscale does: a client-side `kubectl apply` stores the whole object in an annotation, which KEDA's ScaledJob CRD exceeds (metadata.annotations: Too long: must have at most 262144 bytes)."
     )]
     Render(RenderArgs),

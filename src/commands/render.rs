@@ -108,7 +108,7 @@ impl fmt::Display for RenderReport {
 impl Report for RenderReport {}
 
 /// Shown for the AWS account while it is not known (no credentials).
-const ACCOUNT_PLACEHOLDER: &str = "ACCOUNT-ID";
+const ACCOUNT_PLACEHOLDER: &str = "EKSSCALE-PLACEHOLDER-ACCOUNT";
 
 /// The KEDA operator role ARN if the role exists (else the placeholder), and
 /// the AWS account if credentials work (else a placeholder).
