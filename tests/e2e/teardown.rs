@@ -54,14 +54,7 @@ async fn kubernetes_made(aws: &Reader, name: &str, region: &str) -> (String, Str
     aws.elb
         .create_load_balancer()
         .load_balancer_name(&lb)
-        .listeners(
-            aws_sdk_elasticloadbalancing::types::Listener::builder()
-                .protocol("TCP")
-                .load_balancer_port(80)
-                .instance_port(30080)
-                .build()
-                .unwrap(),
-        )
+        .listeners(tcp_80())
         .subnets(&subnet_id)
         .security_groups(&sg)
         .tags(
@@ -146,6 +139,16 @@ async fn kubernetes_made(aws: &Reader, name: &str, region: &str) -> (String, Str
         .unwrap()
         .to_string();
     (lb, vol, eni)
+}
+
+/// The listener of a Service's classic ELB: TCP 80 to a node port.
+fn tcp_80() -> aws_sdk_elasticloadbalancing::types::Listener {
+    aws_sdk_elasticloadbalancing::types::Listener::builder()
+        .protocol("TCP")
+        .load_balancer_port(80)
+        .instance_port(30080)
+        .build()
+        .unwrap()
 }
 
 /// 32 lowercase hex-ish characters derived from `s` (an in-tree LB name).
@@ -455,14 +458,7 @@ async fn tags_of_load_balancers_deleted_meanwhile_leave_them_out() {
         aws.elb
             .create_load_balancer()
             .load_balancer_name(&name)
-            .listeners(
-                aws_sdk_elasticloadbalancing::types::Listener::builder()
-                    .protocol("TCP")
-                    .load_balancer_port(80)
-                    .instance_port(30080)
-                    .build()
-                    .unwrap(),
-            )
+            .listeners(tcp_80())
             .subnets(&subnets[0])
             .send()
             .await
