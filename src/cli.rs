@@ -127,7 +127,7 @@ pub enum Command {
     /// Print an EKS authentication token as a client-go ExecCredential.
     #[command(
         long_about = "Print an ExecCredential (client.authentication.k8s.io/v1beta1) whose token is a presigned STS GetCallerIdentity URL for the cluster, exactly as `aws eks get-token` makes it: the API server honours it for 15 minutes, and its expirationTimestamp says 14 (EKSSCALE_TOKEN_EXPIRY_SECONDS, 61 to 840, says sooner). kubectl calls this through the kubeconfig entry `eksscale kubeconfig` writes. Makes no AWS call and never logs the token or keys.",
-        after_help = "Examples:\n  eksscale token --name demo --region us-west-2\n  eksscale token --name demo | jq -r .status.token"
+        after_help = "Examples:\n  eksscale token                                   # the cluster of eksscale.yaml\n  eksscale token --name demo --region us-west-2\n  eksscale token --name demo | jq -r .status.token"
     )]
     Token(TokenArgs),
 
@@ -293,10 +293,11 @@ pub struct PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// Cluster name.
+    /// Cluster name (default: the config file's metadata.name).
     #[arg(long)]
-    pub name: String,
-    /// AWS region (default: AWS_REGION or the profile's region).
+    pub name: Option<String>,
+    /// AWS region (default: with --name, AWS_REGION or the profile's region;
+    /// without, the config file's).
     #[arg(long)]
     pub region: Option<String>,
 }

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => emit(o, &status::run(&g, a).await?),
         Command::Down(a) => emit(o, &down::run(&g, a).await?),
         Command::Kubeconfig(a) => emit(o, &kubeconfig::run(&g, a).await?),
-        Command::Token(a) => emit(o, &token::run(a).await?),
+        Command::Token(a) => emit(o, &token::run(&g, a).await?),
         Command::Render(a) => emit(o, &render::run(&g, a).await?),
         Command::Policy(a) => emit(o, &policy::run(&g, a).await?),
         Command::Cost => emit(o, &cost::run(&g).await?),

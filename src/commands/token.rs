@@ -24,15 +24,27 @@ impl fmt::Display for TokenReport {
 
 impl Report for TokenReport {}
 
-pub async fn run(a: TokenArgs) -> anyhow::Result<TokenReport> {
-    let region = match a.region {
-        Some(r) => r,
-        None => crate::aws::region_from_chain()
-            .await
-            .ok_or_else(|| super::usage("--region is required (or set AWS_REGION)"))?,
+pub async fn run(g: &crate::cli::Global, a: TokenArgs) -> anyhow::Result<TokenReport> {
+    let (name, region) = match (a.name, a.region) {
+        (Some(name), Some(region)) => (name, region),
+        (Some(name), None) => {
+            let region = crate::aws::region_from_chain().await.ok_or_else(|| {
+                super::usage("--region is required with --name (or set AWS_REGION)")
+            })?;
+            (name, region)
+        }
+        // The cluster of the config file (-f), as `status` and `down` do.
+        (None, region) => {
+            let fallback = match &region {
+                Some(r) => Some(r.clone()),
+                None => super::region_fallback(&g.file).await,
+            };
+            let (name, from_file) = crate::config::identity(&g.file, fallback)?;
+            (name, region.unwrap_or(from_file))
+        }
     };
-    super::check_identity(&a.name, &region)?;
+    super::check_identity(&name, &region)?;
     let aws = crate::aws::Aws::connect(&region).await;
-    let cred = crate::aws::token::exec_credential(&aws.sdk, &region, &a.name).await?;
+    let cred = crate::aws::token::exec_credential(&aws.sdk, &region, &name).await?;
     Ok(TokenReport(cred))
 }

@@ -132,6 +132,37 @@ fn an_unreachable_endpoint_is_not_called_a_credentials_problem() {
 }
 
 #[test]
+fn token_takes_the_cluster_from_the_config_file_or_the_flags() {
+    let ws = Workspace::new();
+    let name = unique_name("tok");
+    ws.config(
+        &name,
+        "eu-west-1",
+        "  keda:\n    enabled: false\n  samples: []\n",
+    );
+    let token = |args: &[&str]| -> String {
+        let out = ws.run(args).expect(0).stdout();
+        let cred: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(cred["kind"], "ExecCredential");
+        let t = cred["status"]["token"].as_str().unwrap();
+        let url = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            t.trim_start_matches("k8s-aws-v1."),
+        )
+        .unwrap();
+        String::from_utf8(url).unwrap()
+    };
+    // From eksscale.yaml: its region's STS endpoint.
+    assert!(token(&["token"]).starts_with("https://sts.eu-west-1.amazonaws.com/"));
+    // --name and --region win over the file.
+    assert!(
+        token(&["token", "--name", "other", "--region", "us-east-2"])
+            .starts_with("https://sts.us-east-2.amazonaws.com/")
+    );
+    ws.run(&["token", "-f", "missing.yaml"]).expect(2);
+}
+
+#[test]
 fn down_refuses_without_a_terminal_unless_yes() {
     let ws = Workspace::new();
     ws.config(
