@@ -305,7 +305,9 @@ pub async fn execute(
             break;
         }
         let joined = tokio::select! {
-            j = running.join_next() => j,
+            // Cancellation first: the steps it ends finish at the same moment,
+            // and the user must be told why they stop before they are reported.
+            biased;
             _ = cancel.cancelled(), if !report.interrupted => {
                 report.interrupted = true;
                 events.warn(format!(
@@ -314,6 +316,7 @@ pub async fn execute(
                 ));
                 continue;
             }
+            j = running.join_next() => j,
         };
         let Some(joined) = joined else { break };
         let (i, t, result) = match joined {
@@ -370,8 +373,11 @@ pub async fn execute(
             }
         }
     }
-    if cancel.is_cancelled() {
+    if cancel.is_cancelled() && !report.interrupted {
         report.interrupted = true;
+        events.warn(
+            "interrupted: letting 0 running step(s) finish, starting nothing new".to_string(),
+        );
     }
     for (i, slot) in pending.iter_mut().enumerate() {
         if slot.take().is_some() {
