@@ -249,7 +249,8 @@ mod tests {
     #[test]
     fn yaml_1_1_booleans_and_numbers_stay_strings() {
         let mut e = entry("no");
-        e.args = [
+        // What YAML 1.1 readers (client-go, helm) take for booleans, numbers, null, dates.
+        const AMBIGUOUS: [&str; 9] = [
             "on",
             "y",
             "Yes",
@@ -259,25 +260,11 @@ mod tests {
             "~",
             "null",
             "2026-01-01",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ];
+        e.args = AMBIGUOUS.iter().map(|s| s.to_string()).collect();
         e.env = vec![("AWS_PROFILE".into(), "off".into())];
         let out = merge(None, &e).unwrap();
-        for s in [
-            "no",
-            "on",
-            "y",
-            "Yes",
-            "0755",
-            "1e3",
-            "12:30",
-            "~",
-            "null",
-            "2026-01-01",
-            "off",
-        ] {
+        for s in AMBIGUOUS.iter().chain(&["no", "off"]) {
             assert!(
                 out.contains(&format!("'{s}'")) || out.contains(&format!("\"{s}\"")),
                 "{s} unquoted in:\n{out}"
